@@ -1,0 +1,308 @@
+//! A node's disk, with the fsync semantics that real storage bugs hinge on.
+//!
+//! Writes land in a volatile page cache at once and are visible to reads; they become
+//! durable only when an fsync completes (`Ctx::fsync`, then `Node::on_io`). A crash keeps
+//! the durable bytes alone, or, by scenario, a torn or random prefix of what was still in
+//! the cache (`[disk] crash`). Faults: lose the cache, tear the last write, corrupt a
+//! durable byte, report full, go slow (design brief §5).
+//!
+//! Files are named byte strings. Appends are tracked as a list of write boundaries so a
+//! crash can keep "some whole writes" or "a write cut mid-way", as ALICE (Pillai et al.,
+//! OSDI 2014) showed real file systems do.
+
+use std::collections::BTreeMap;
+
+use rand::Rng;
+
+use crate::config::CrashMode;
+use crate::rng::SimRng;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DiskError {
+    #[error("disk full")]
+    Full,
+}
+
+#[derive(Clone, Debug, Default)]
+struct File {
+    /// What reads see: durable bytes plus the cached writes.
+    current: Vec<u8>,
+    /// What survives a crash.
+    durable: Vec<u8>,
+    /// Length of the prefix on which `current` and `durable` agree.
+    agree_len: usize,
+    /// End offsets in `current` of each write since the last sync, in order.
+    unsynced_ends: Vec<usize>,
+}
+
+impl File {
+    fn sync(&mut self) {
+        self.durable.truncate(self.agree_len);
+        self.durable.extend_from_slice(&self.current[self.agree_len..]);
+        self.agree_len = self.current.len();
+        self.unsynced_ends.clear();
+    }
+    fn is_dirty(&self) -> bool {
+        self.agree_len != self.current.len() || self.durable.len() != self.current.len()
+    }
+    /// After a crash: durable plus `keep` bytes of the unsynced tail.
+    fn crash_keep(&mut self, keep: usize) {
+        let tail_end = (self.agree_len + keep).min(self.current.len());
+        let mut survived = self.durable[..self.agree_len.min(self.durable.len())].to_vec();
+        survived.extend_from_slice(&self.current[self.agree_len..tail_end]);
+        if keep == 0 {
+            survived = self.durable.clone();
+        }
+        self.durable = survived.clone();
+        self.current = survived;
+        self.agree_len = self.current.len();
+        self.unsynced_ends.clear();
+    }
+}
+
+/// One node's disk.
+#[derive(Clone, Debug, Default)]
+pub struct Disk {
+    files: BTreeMap<String, File>,
+    capacity_bytes: u64,
+    pub(crate) full: bool,
+    pub(crate) slow_factor: u32,
+}
+
+impl Disk {
+    pub fn new(capacity_bytes: u64) -> Self {
+        Disk { files: BTreeMap::new(), capacity_bytes, full: false, slow_factor: 1 }
+    }
+
+    fn used_bytes(&self) -> u64 {
+        self.files.values().map(|f| f.current.len() as u64).sum()
+    }
+
+    fn check_room(&self, extra: usize) -> Result<(), DiskError> {
+        if self.full || self.used_bytes() + extra as u64 > self.capacity_bytes {
+            Err(DiskError::Full)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Replaces a file's contents (not atomic: a crash before fsync may tear it).
+    pub fn put(&mut self, name: &str, bytes: &[u8]) -> Result<(), DiskError> {
+        self.check_room(bytes.len())?;
+        let f = self.files.entry(name.to_string()).or_default();
+        // The agreeing prefix is whatever the new contents share with the durable ones.
+        let agree = f
+            .durable
+            .iter()
+            .zip(bytes)
+            .take_while(|(a, b)| a == b)
+            .count()
+            .min(f.agree_len);
+        f.current.clear();
+        f.current.extend_from_slice(bytes);
+        f.agree_len = agree;
+        f.unsynced_ends.clear();
+        if f.is_dirty() {
+            f.unsynced_ends.push(bytes.len());
+        }
+        Ok(())
+    }
+
+    /// Appends to a file.
+    pub fn append(&mut self, name: &str, bytes: &[u8]) -> Result<(), DiskError> {
+        self.check_room(bytes.len())?;
+        let f = self.files.entry(name.to_string()).or_default();
+        f.current.extend_from_slice(bytes);
+        f.unsynced_ends.push(f.current.len());
+        Ok(())
+    }
+
+    /// Cuts a file to `len` bytes (e.g. a log truncated after a conflict).
+    pub fn truncate(&mut self, name: &str, len: usize) {
+        if let Some(f) = self.files.get_mut(name) {
+            if len < f.current.len() {
+                f.current.truncate(len);
+                f.agree_len = f.agree_len.min(len);
+                f.unsynced_ends.retain(|e| *e <= len);
+                f.unsynced_ends.push(len);
+            }
+        }
+    }
+
+    /// What a read sees now (cache included).
+    pub fn read(&self, name: &str) -> Option<&[u8]> {
+        self.files.get(name).map(|f| f.current.as_slice())
+    }
+
+    /// The names of every file, in order.
+    pub fn files(&self) -> impl Iterator<Item = &str> {
+        self.files.keys().map(|s| s.as_str())
+    }
+
+    /// The bytes that would survive a crash right now, for checkers and tests.
+    pub fn durable(&self, name: &str) -> Option<&[u8]> {
+        self.files.get(name).map(|f| f.durable.as_slice())
+    }
+
+    pub fn has_unsynced(&self) -> bool {
+        self.files.values().any(File::is_dirty)
+    }
+
+    /// An fsync completed: everything written so far is durable.
+    pub(crate) fn sync_all(&mut self) {
+        for f in self.files.values_mut() {
+            f.sync();
+        }
+    }
+
+    /// The machine lost power: keep what the crash mode says survives.
+    pub(crate) fn crash(&mut self, mode: CrashMode, rng: &mut SimRng) {
+        for f in self.files.values_mut() {
+            if !f.is_dirty() {
+                continue;
+            }
+            let tail = f.current.len().saturating_sub(f.agree_len);
+            let keep = match mode {
+                CrashMode::Synced => 0,
+                CrashMode::Torn => {
+                    if tail == 0 {
+                        0
+                    } else {
+                        rng.gen_range(0..=tail)
+                    }
+                }
+                CrashMode::RandomPrefix => {
+                    let writes = f.unsynced_ends.len();
+                    let whole = rng.gen_range(0..=writes);
+                    if whole == 0 {
+                        0
+                    } else {
+                        f.unsynced_ends[whole - 1].saturating_sub(f.agree_len)
+                    }
+                }
+            };
+            f.crash_keep(keep);
+        }
+        self.files.retain(|_, f| !f.current.is_empty() || !f.durable.is_empty());
+    }
+
+    /// Fault: the cache is lost now (a disk that lied about its write cache).
+    pub(crate) fn lose_unsynced(&mut self) {
+        for f in self.files.values_mut() {
+            f.crash_keep(0);
+        }
+    }
+
+    /// Fault: the last unsynced write of one random dirty file is cut at a random byte, and
+    /// what is left becomes durable.
+    pub(crate) fn tear_write(&mut self, rng: &mut SimRng) -> Option<String> {
+        let dirty: Vec<String> =
+            self.files.iter().filter(|(_, f)| f.is_dirty()).map(|(n, _)| n.clone()).collect();
+        if dirty.is_empty() {
+            return None;
+        }
+        let name = dirty[rng.gen_range(0..dirty.len())].clone();
+        let f = self.files.get_mut(&name)?;
+        let tail = f.current.len() - f.agree_len.min(f.current.len());
+        let keep = if tail == 0 { 0 } else { rng.gen_range(0..tail) };
+        f.crash_keep(keep);
+        Some(name)
+    }
+
+    /// Fault: one durable byte flips.
+    pub(crate) fn corrupt(&mut self, rng: &mut SimRng) -> Option<(String, usize)> {
+        let candidates: Vec<String> =
+            self.files.iter().filter(|(_, f)| !f.durable.is_empty()).map(|(n, _)| n.clone()).collect();
+        if candidates.is_empty() {
+            return None;
+        }
+        let name = candidates[rng.gen_range(0..candidates.len())].clone();
+        let f = self.files.get_mut(&name)?;
+        let at = rng.gen_range(0..f.durable.len());
+        let flip = 1u8 << rng.gen_range(0..8);
+        f.durable[at] ^= flip;
+        if at < f.current.len() && at < f.agree_len {
+            f.current[at] ^= flip;
+        }
+        Some((name, at))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::derive;
+
+    #[test]
+    fn crash_keeps_only_synced_data() {
+        let mut d = Disk::new(1 << 20);
+        d.append("log", b"aaa").unwrap();
+        d.sync_all();
+        d.append("log", b"bbb").unwrap();
+        assert_eq!(d.read("log"), Some(&b"aaabbb"[..]));
+        d.crash(CrashMode::Synced, &mut derive(1, "d"));
+        assert_eq!(d.read("log"), Some(&b"aaa"[..]));
+    }
+
+    #[test]
+    fn random_prefix_keeps_whole_writes() {
+        for seed in 0..50 {
+            let mut d = Disk::new(1 << 20);
+            d.append("log", b"aa").unwrap();
+            d.sync_all();
+            d.append("log", b"bb").unwrap();
+            d.append("log", b"cc").unwrap();
+            d.crash(CrashMode::RandomPrefix, &mut derive(seed, "d"));
+            let got = d.read("log").unwrap().to_vec();
+            assert!([&b"aa"[..], b"aabb", b"aabbcc"].contains(&got.as_slice()), "{got:?}");
+        }
+    }
+
+    #[test]
+    fn torn_crash_keeps_a_prefix_of_the_tail() {
+        let mut seen = std::collections::BTreeSet::new();
+        for seed in 0..100 {
+            let mut d = Disk::new(1 << 20);
+            d.append("log", b"ab").unwrap();
+            d.sync_all();
+            d.append("log", b"cdef").unwrap();
+            d.crash(CrashMode::Torn, &mut derive(seed, "d"));
+            let got = d.read("log").unwrap().to_vec();
+            assert!(b"abcdef".starts_with(&got) && got.len() >= 2);
+            seen.insert(got.len());
+        }
+        assert!(seen.len() > 2, "torn crashes should cut at several places: {seen:?}");
+    }
+
+    #[test]
+    fn put_then_crash_without_sync_restores_old_contents() {
+        let mut d = Disk::new(1 << 20);
+        d.put("state", b"v1").unwrap();
+        d.sync_all();
+        d.put("state", b"v2").unwrap();
+        d.crash(CrashMode::Synced, &mut derive(1, "d"));
+        assert_eq!(d.read("state"), Some(&b"v1"[..]));
+    }
+
+    #[test]
+    fn full_disk_refuses_writes() {
+        let mut d = Disk::new(4);
+        d.append("log", b"abcd").unwrap();
+        assert_eq!(d.append("log", b"e"), Err(DiskError::Full));
+        let mut d = Disk::new(100);
+        d.full = true;
+        assert_eq!(d.put("x", b"1"), Err(DiskError::Full));
+    }
+
+    #[test]
+    fn corruption_flips_one_durable_bit() {
+        let mut d = Disk::new(100);
+        d.put("x", b"hello").unwrap();
+        d.sync_all();
+        let (name, at) = d.corrupt(&mut derive(3, "d")).unwrap();
+        assert_eq!(name, "x");
+        let got = d.durable("x").unwrap();
+        assert_ne!(got[at], b"hello"[at]);
+        assert_eq!((got[at] ^ b"hello"[at]).count_ones(), 1);
+    }
+}

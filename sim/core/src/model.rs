@@ -1,0 +1,57 @@
+//! How a model plugs into the engine: one trait, implemented once per system (quorum,
+//! raft, zookeeper, kafka, ...). The engine never names a system; the CLI's registry maps
+//! a scenario's `model = "..."` to the implementation (design brief §2).
+
+use crate::check::{Catalogue, CheckResult, Invariant};
+use crate::history::History;
+use crate::id::{NodeId, NodeSpec};
+use crate::node::Node;
+use crate::world::View;
+
+pub trait Model: Send + Sync {
+    type Node: Node;
+
+    /// Every node of the cluster, clients included, in id order.
+    fn nodes(&self) -> Vec<NodeSpec>;
+
+    /// A node as it is at boot or restart: no volatile state. `on_start` follows and reads
+    /// whatever the disk kept.
+    fn boot(&self, id: NodeId) -> Self::Node;
+
+    /// The role that faults hit when a selector names none ("random" = "random(ROLE)").
+    fn fault_role(&self) -> &'static str;
+
+    /// The model's own selector names (`leader`, ...), for validation and did-you-mean.
+    fn selectors(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// Resolves one of the model's own selectors, or None when it names nothing now.
+    fn select(&self, _view: &View<'_, Self::Node>, _name: &str, _arg: Option<&str>) -> Option<Vec<NodeId>> {
+        None
+    }
+
+    /// Every check the model offers.
+    fn catalogue(&self) -> Catalogue;
+
+    /// A fresh instance of the `always` invariant `name`.
+    fn always(&self, name: &str) -> Option<Box<dyn Invariant<Self::Node>>>;
+
+    /// Evaluates the `eventually` expectation `name` at the end of the heal phase; returns
+    /// the problem in words, with the nodes involved, or None when it holds.
+    fn eventually(
+        &self,
+        name: &str,
+        view: &View<'_, Self::Node>,
+        history: &History<<Self::Node as Node>::Call, <Self::Node as Node>::Ret>,
+    ) -> Option<(String, Vec<NodeId>)>;
+
+    /// Runs the history checker `name` within `budget` steps.
+    fn check_history(
+        &self,
+        name: &str,
+        view: &View<'_, Self::Node>,
+        history: &History<<Self::Node as Node>::Call, <Self::Node as Node>::Ret>,
+        budget: u64,
+    ) -> CheckResult;
+}

@@ -1,0 +1,1 @@
+//! Engine-cost models for dsim's benchmarks: pingpong and heartbeat

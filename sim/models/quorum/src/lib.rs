@@ -1,0 +1,1 @@
+//! A quorum-replicated register (NWR / multi-writer ABD) for dsim

@@ -1,0 +1,1 @@
+//! Run reports for dsim

@@ -1,0 +1,1 @@
+//! Scenario files for dsim: TOML to a validated Scenario, with errors at file:line:col
