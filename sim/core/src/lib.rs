@@ -28,7 +28,7 @@ pub use check::{Catalogue, CheckClass, CheckInfo, CheckResult, Invariant, Violat
 pub use disk::{Disk, DiskError};
 pub use history::{History, HistoryEntry, OpId, Outcome};
 pub use id::{NodeId, NodeSpec};
-pub use model::Model;
+pub use model::{ConfigError, Model};
 pub use node::{Ctx, IoDone, Message, Node, Observation};
 pub use rng::SimRng;
 pub use world::{run, RunConfig, RunOptions, RunReport, Verdict, View};

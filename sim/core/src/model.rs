@@ -55,3 +55,20 @@ pub trait Model: Send + Sync {
         budget: u64,
     ) -> CheckResult;
 }
+
+/// A model's refusal of its `[model]` settings (e.g. W > N), pointing at the key; the
+/// scenario loader turns it into an error at that key's line and column.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ConfigError {
+    /// The key under `[model]` to point at ("w").
+    pub key: &'static str,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+impl ConfigError {
+    pub fn new(key: &'static str, message: impl Into<String>, hint: impl Into<Option<String>>) -> Self {
+        ConfigError { key, message: message.into(), hint: hint.into() }
+    }
+}
