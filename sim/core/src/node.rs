@@ -133,6 +133,11 @@ impl<'a, N: Node> Ctx<'a, N> {
     pub fn metric(&mut self, name: &'static str, value: i64) {
         self.effects.push(Effect::Metric { name, value });
     }
+    /// The id the next `invoke` will return (ids are unique across the run, so a model can
+    /// derive unique write values from them).
+    pub fn next_op_id(&self) -> OpId {
+        OpId(*self.next_op)
+    }
     /// A client starts an operation; the returned id goes with its completion.
     pub fn invoke(&mut self, call: N::Call) -> OpId {
         let id = OpId(*self.next_op);
