@@ -183,15 +183,15 @@ impl fmt::Display for Explanation {
             if skip == 0 {
                 write!(
                     f,
-                    "The longest linearizable prefix found has {} ops, in order: {}. ",
-                    self.prefix.len(),
+                    "The longest linearizable prefix found has {}, in order: {}. ",
+                    plural(self.prefix.len(), "op"),
                     listed.join(", ")
                 )?;
             } else {
                 write!(
                     f,
-                    "The longest linearizable prefix found has {} ops; the last {}, in order: {}. ",
-                    self.prefix.len(),
+                    "The longest linearizable prefix found has {}; the last {}, in order: {}. ",
+                    plural(self.prefix.len(), "op"),
                     listed.len(),
                     listed.join(", ")
                 )?;
@@ -209,15 +209,27 @@ impl fmt::Display for Explanation {
             let why = if c.allowed_by_spec {
                 "allowed by the spec, but every order after it fails"
             } else {
-                "its output is not what the spec returns in that state"
+                "rejected, its output is not what the spec returns in that state"
             };
-            write!(f, "{sep}{} is {why}", c.op)?;
+            write!(f, "{sep}{}: {why}", c.op)?;
         }
-        write!(f, ". ({} search steps)", self.steps)
+        write!(f, ". The search took {}.", plural_u64(self.steps, "step"))
     }
 }
 
 impl std::error::Error for Explanation {}
+
+fn plural(n: usize, what: &str) -> String {
+    plural_u64(n as u64, what)
+}
+
+fn plural_u64(n: u64, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
+}
 
 /// Checks one object's history against `spec`, spending at most `budget_steps` search steps.
 ///
@@ -231,9 +243,45 @@ pub fn check<S: SeqSpec>(
     Search::new(spec, ops).run(budget_steps)
 }
 
-/// Lowe's memo: (linearized set in run form, spec state) pairs already explored.
+/// Lowe's memo of configurations already explored, keyed by (completed ops linearized, in run
+/// form; spec state). The value lists the sets of pending ops linearized (sorted pending
+/// indices) with which that key was explored; none of them is a subset of another.
 #[allow(clippy::disallowed_types)]
-type Memo<St> = std::collections::HashSet<(Box<[u32]>, St)>; // determinism: ok — membership only, never iterated
+type Memo<St> = std::collections::HashMap<(Box<[u32]>, St), Vec<Box<[u32]>>>; // determinism: ok — lookups only, never iterated
+
+/// Whether sorted `a` is a subset of sorted `b`.
+fn is_subset(a: &[u32], b: &[u32]) -> bool {
+    let mut b = b.iter();
+    a.iter().all(|x| b.any(|y| y == x))
+}
+
+/// Records the configuration (`completed`, `pending`, `state`) as explored. Returns false if it
+/// is covered by one explored before: same completed ops and state, and a subset of its pending
+/// ops (fewer pending ops linearized leaves at least as many ways to go on).
+fn memo_insert<St: Clone + Eq + std::hash::Hash>(
+    memo: &mut Memo<St>,
+    completed: &Bitset,
+    pending: &[u32],
+    state: &St,
+) -> bool {
+    let mut q: Box<[u32]> = pending.into();
+    q.sort_unstable();
+    match memo.entry((completed.runs(), state.clone())) {
+        std::collections::hash_map::Entry::Vacant(v) => {
+            v.insert(vec![q]);
+            true
+        }
+        std::collections::hash_map::Entry::Occupied(mut o) => {
+            let seen = o.get_mut();
+            if seen.iter().any(|s| is_subset(s, &q)) {
+                return false;
+            }
+            seen.retain(|s| !is_subset(&q, s));
+            seen.push(q);
+            true
+        }
+    }
+}
 
 /// "No node": end of the linked list, or a pending op's missing return entry.
 const NIL: u32 = u32::MAX;
@@ -303,6 +351,8 @@ struct Search<'a, S: SeqSpec> {
     node_is_call: Vec<bool>,
     /// Return node of each op, `NIL` for pending ops.
     ret_node: Vec<u32>,
+    /// Each op's index among the completed ops, or among the pending ops, in call order.
+    class_index: Vec<u32>,
     /// Completed ops (ops with a return entry).
     completed: usize,
 }
@@ -319,12 +369,18 @@ impl<'a, S: SeqSpec> Search<'a, S> {
         // (time, 0 = call / 1 = return, op number): all keys distinct, so the order is total.
         let mut events: Vec<(u64, u8, u32)> = Vec::with_capacity(2 * ops.len());
         let mut completed = 0;
+        let mut pending = 0;
+        let mut class_index = Vec::with_capacity(ops.len());
         for (k, &i) in order.iter().enumerate() {
             let op = &ops[i];
             events.push((op.call_ns, 0, k as u32));
             if let Some(r) = op.return_ns {
                 events.push((r.max(op.call_ns), 1, k as u32));
+                class_index.push(completed);
                 completed += 1;
+            } else {
+                class_index.push(pending);
+                pending += 1;
             }
         }
         events.sort_unstable();
@@ -359,7 +415,8 @@ impl<'a, S: SeqSpec> Search<'a, S> {
             node_op,
             node_is_call,
             ret_node,
-            completed,
+            class_index,
+            completed: completed as usize,
         }
     }
 
@@ -401,11 +458,17 @@ impl<'a, S: SeqSpec> Search<'a, S> {
         self.relink(call);
     }
 
+    fn is_pending(&self, k: u32) -> bool {
+        self.ret_node[k as usize] == NIL
+    }
+
     fn run(mut self, budget: u64) -> Verdict {
-        let n = self.ops.len();
         let spec = self.spec;
         let mut state = spec.init();
-        let mut linearized = Bitset::new(n);
+        // Completed ops linearized so far (by completed index), and pending ones (by pending
+        // index, in the order they were linearized).
+        let mut linearized = Bitset::new(self.completed);
+        let mut pending_in: Vec<u32> = Vec::new();
         let mut memo: Memo<S::State> = Memo::default();
         // Call node of each linearized op and the state before it.
         let mut stack: Vec<(u32, S::State)> = Vec::new();
@@ -414,39 +477,75 @@ impl<'a, S: SeqSpec> Search<'a, S> {
         let mut deepest: Option<Deepest<S::State>> = None;
         // Lowest stack depth since `deepest` was last recorded (see `record`).
         let mut low_water = 0usize;
+        // Where the walk over the candidates is, and which pass it is in: completed ops are
+        // tried first, pending ops second (see the module docs).
         let mut entry = self.next[HEAD as usize];
+        let mut pending_pass = false;
+        let mut c = [0u64; 8];
 
         loop {
             if remaining == 0 {
                 return Verdict::Linearizable;
             }
-            if steps >= budget {
-                return Verdict::Unknown { steps };
-            }
-            steps += 1;
             // While a completed op is unlinearized its return entry is in the list, and the walk
             // never goes past the first return entry, so `entry` is a real node here.
             debug_assert_ne!(entry, NIL);
             if self.node_is_call[entry as usize] {
                 let k = self.node_op[entry as usize];
+                let pending = self.is_pending(k);
+                if pending != pending_pass {
+                    entry = self.next[entry as usize];
+                    continue;
+                }
+                if steps >= budget {
+                    return Verdict::Unknown { steps };
+                }
+                steps += 1;
+                if steps % 5_000_000 == 0 { eprintln!("DBG steps={steps} depth={} remaining={remaining} pend={} memo={} p1att,p2att,push1,push2,pop,memorej,stepfail,obsrej={:?}", stack.len(), pending_in.len(), memo.len(), c); }
+                c[pending as usize] += 1;
                 let op = self.op(k);
                 if let Some(next_state) = spec.step(&state, &op.input, op.output.as_ref()) {
-                    linearized.set(k);
-                    if memo.insert((linearized.runs(), next_state.clone())) {
-                        stack.push((entry, std::mem::replace(&mut state, next_state)));
-                        self.lift(entry);
-                        if self.ret_node[k as usize] != NIL {
-                            remaining -= 1;
+                    let idx = self.class_index[k as usize];
+                    if !pending
+                        || (next_state != state
+                            && self.worth_inserting(&state, k, &next_state))
+                    {
+                        if pending {
+                            pending_in.push(idx);
+                        } else {
+                            linearized.set(idx);
                         }
-                        entry = self.next[HEAD as usize];
-                        continue;
-                    }
-                    linearized.clear(k);
-                }
+                        if memo_insert(&mut memo, &linearized, &pending_in, &next_state) {
+                            c[2 + pending as usize] += 1;
+                            stack.push((entry, std::mem::replace(&mut state, next_state)));
+                            self.lift(entry);
+                            if !pending {
+                                remaining -= 1;
+                            }
+                            entry = self.next[HEAD as usize];
+                            pending_pass = false;
+                            continue;
+                        }
+                        c[5] += 1;
+                        if pending {
+                            pending_in.pop();
+                        } else {
+                            linearized.clear(idx);
+                        }
+                    } else { c[7] += 1; }
+                } else { c[6] += 1; }
                 entry = self.next[entry as usize];
+            } else if !pending_pass {
+                // End of the candidates' window: now try the pending ops in it.
+                pending_pass = true;
+                entry = self.next[HEAD as usize];
             } else {
                 // Dead end: the earliest-returning unlinearized op must already have taken
                 // effect, and no candidate before it led anywhere.
+                if steps >= budget {
+                    return Verdict::Unknown { steps };
+                }
+                steps += 1;
                 let deeper = match &deepest {
                     None => true,
                     Some(d) => stack.len() > d.prefix.len(),
@@ -460,16 +559,59 @@ impl<'a, S: SeqSpec> Search<'a, S> {
                     return Verdict::NotLinearizable(self.explain(d, steps));
                 };
                 low_water = low_water.min(stack.len());
+                c[4] += 1;
                 let k = self.node_op[call as usize];
-                linearized.clear(k);
-                state = before;
-                self.unlift(call);
-                if self.ret_node[k as usize] != NIL {
+                let pending = self.is_pending(k);
+                if pending {
+                    pending_in.pop();
+                } else {
+                    linearized.clear(self.class_index[k as usize]);
                     remaining += 1;
                 }
+                state = before;
+                self.unlift(call);
                 entry = self.next[call as usize];
+                pending_pass = pending;
             }
         }
+    }
+
+    /// Whether it can be worth linearizing pending op `k` now, reaching `next_state` from
+    /// `state`: whether some other candidate `x`, applied right after it, is allowed and
+    /// * is not a pending op that changes nothing,
+    /// * does not absorb it (reach the same state as `x` alone would), and
+    /// * does not commute with it (`x` then `k` reaching the same state).
+    ///
+    /// If no candidate qualifies, any success that linearizes `k` here also succeeds with `k`
+    /// moved later or left out, so this configuration need not be entered (see the module docs).
+    fn worth_inserting(&self, state: &S::State, k: u32, next_state: &S::State) -> bool {
+        let me = self.op(k);
+        let mut x = self.next[HEAD as usize];
+        while x != NIL && self.node_is_call[x as usize] {
+            let j = self.node_op[x as usize];
+            x = self.next[x as usize];
+            if j == k {
+                continue;
+            }
+            let op = self.op(j);
+            let Some(after) = self.spec.step(next_state, &op.input, op.output.as_ref()) else {
+                continue;
+            };
+            if self.is_pending(j) && &after == next_state {
+                continue;
+            }
+            match self.spec.step(state, &op.input, op.output.as_ref()) {
+                Some(alone) if alone == after => continue,
+                Some(alone) => {
+                    if self.spec.step(&alone, &me.input, None).as_ref() == Some(&after) {
+                        continue;
+                    }
+                }
+                None => {}
+            }
+            return true;
+        }
+        false
     }
 
     /// Records the current dead end as the deepest. The prefix is updated incrementally: the
@@ -564,14 +706,14 @@ mod tests {
         assert_eq!(&*b.runs(), &[0, 130]);
         b.clear(0);
         b.set(199);
-        assert_eq!(&*b.runs(), &[1, 130, 199]);
+        assert_eq!(&*b.runs(), &[1, 130, 199, 200]);
         b.clear(64);
-        assert_eq!(&*b.runs(), &[1, 64, 65, 130, 199]);
+        assert_eq!(&*b.runs(), &[1, 64, 65, 130, 199, 200]);
         let mut c = Bitset::new(200);
         for i in [199, 1, 2, 3] {
             c.set(i);
         }
-        assert_eq!(&*c.runs(), &[1, 4, 199]);
+        assert_eq!(&*c.runs(), &[1, 4, 199, 200]);
         // Bit 63 and 64 straddle a word boundary.
         let mut d = Bitset::new(128);
         d.set(63);

@@ -1,1 +1,89 @@
-fn main() {}
+//! `dsim`: run, sweep, replay and check deterministic simulations of distributed systems.
+//!
+//! Exit codes (design brief §8): 0 valid; 1 safety violation; 2 usage, scenario or I/O
+//! error (and a limit exceeded); 3 liveness failure; 4 a `sometimes` never held; 5 model
+//! panic; 6 unknown (a checker gave up). With `--json`, one JSON object goes to stdout and
+//! human text to stderr.
+
+mod cmd_check;
+mod cmd_explain;
+mod cmd_list;
+mod cmd_replay;
+mod cmd_run;
+mod cmd_sweep;
+mod files;
+mod output;
+mod panics;
+mod registry;
+mod suggest;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "dsim", version, about = "Deterministic simulation of distributed systems: scenarios, faults, checkers, reports")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run one scenario with one seed.
+    Run(cmd_run::RunArgs),
+    /// Run a scenario over a range of seeds, in parallel; the result does not depend on --jobs.
+    Sweep(cmd_sweep::SweepArgs),
+    /// Run a scenario again and print every event; or re-run a run directory and verify its digest.
+    Replay(cmd_replay::ReplayArgs),
+    /// Run each scenario's [expect] over its seeds: the regression suite of the catalogue.
+    Check {
+        /// Scenario files or directories (searched for *.toml).
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Parallel runs (default: the number of cores).
+        #[arg(long)]
+        jobs: Option<usize>,
+    },
+    /// The scenario catalogue, one line a scenario.
+    List {
+        #[arg(default_value = "scenarios")]
+        dir: PathBuf,
+    },
+    /// The story, topology and fault plan of a scenario, in words.
+    Explain { scenario: PathBuf },
+}
+
+/// Errors that end a command with exit code 2, printed once, here.
+pub struct Failure(pub anyhow::Error);
+
+impl<E: Into<anyhow::Error>> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Failure(e.into())
+    }
+}
+
+fn main() -> ExitCode {
+    panics::install_hook();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(a) => cmd_run::run(a),
+        Command::Sweep(a) => cmd_sweep::sweep(a),
+        Command::Replay(a) => cmd_replay::replay(a),
+        Command::Check { paths, jobs } => cmd_check::check(&paths, jobs),
+        Command::List { dir } => cmd_list::list(&dir),
+        Command::Explain { scenario } => cmd_explain::explain(&scenario),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code as u8),
+        Err(Failure(e)) => {
+            // Scenario errors render themselves (file:line:col, snippet, hint).
+            match e.downcast_ref::<dsim_scenario::ScenarioError>() {
+                Some(se) => eprintln!("{se}"),
+                None => eprintln!("error: {e:#}"),
+            }
+            ExitCode::from(2)
+        }
+    }
+}

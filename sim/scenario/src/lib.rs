@@ -1,1 +1,22 @@
-//! Scenario files for dsim: TOML to a validated Scenario, with errors at file:line:col
+//! Scenario files for dsim: TOML to a validated [`Scenario`], with errors at file:line:col.
+//!
+//! A scenario is one story (design brief §7): which model runs, its settings, the network,
+//! disks, topology, scripted faults and nemesis, the checks, the limits and what
+//! `dsim check` expects over a range of seeds. [`Scenario::parse`] reads the file, refuses
+//! unknown keys with a did-you-mean, checks everything that does not need the model, and
+//! compiles the faults; [`Scenario::model_config`] hands the `[model]` table to the
+//! model's own config type, and [`Scenario::validate_with`] checks the names in the file
+//! (checks, nodes, roles, selectors) against the model. The format is documented in
+//! docs/scenario-format.md.
+
+mod error;
+mod locate;
+mod model_table;
+mod scenario;
+mod seeds;
+mod suggest;
+
+pub use error::ScenarioError;
+pub use scenario::{Expect, ModelInfo, Scenario, EXPECTABLE, MAX_EXPECT_SEEDS, MAX_FILE_BYTES};
+pub use seeds::{SeedRange, SeedRangeError};
+pub use suggest::did_you_mean;

@@ -1,0 +1,101 @@
+//! `dsim explain`: the story, the cluster, the network and the fault plan, in words.
+
+use std::path::Path;
+
+use dsim_core::config::{FaultKind, Latency};
+use dsim_core::units::format_ns;
+use dsim_core::CheckInfo;
+
+use crate::Failure;
+
+fn latency(l: &Latency) -> String {
+    match l {
+        Latency::Constant { value } => format!("constant {value}"),
+        Latency::Uniform { min, max } => format!("uniform {min}..{max}"),
+        Latency::Normal { p50, p99 } => format!("normal, p50 {p50}, p99 {p99}"),
+        Latency::Lognormal { p50, p99 } => format!("log-normal, p50 {p50}, p99 {p99}"),
+    }
+}
+
+pub fn explain(path: &Path) -> Result<i32, Failure> {
+    let (s, runner) = crate::files::load(path)?;
+    let info = runner.info();
+    let run = &s.run;
+    println!("{} ({} model)\n", s.name, s.model);
+    for line in s.description.trim().lines() {
+        println!("  {}", line.trim());
+    }
+    println!("\ncluster: {} nodes", info.node_names.len());
+    println!("  roles: {}", info.roles.join(", "));
+    let shown: Vec<&str> = info.node_names.iter().take(12).map(|s| s.as_str()).collect();
+    println!("  nodes: {}{}", shown.join(", "), if info.node_names.len() > 12 { ", ..." } else { "" });
+    println!("  topology: {} rack(s) in {} zone(s), placed round-robin", run.topology.racks, run.topology.zones);
+    let model_text = s.source.split("[model]").nth(1).map(|rest| rest.split("\n[").next().unwrap_or("").trim().to_string());
+    if let Some(m) = model_text.filter(|m| !m.is_empty()) {
+        println!("  settings: {}", m.lines().map(str::trim).filter(|l| !l.starts_with('#') && !l.is_empty()).collect::<Vec<_>>().join("; "));
+    }
+    let n = &run.network;
+    println!(
+        "\nnetwork: latency {}; loss {}; duplication {}; reordering {}",
+        latency(&n.latency),
+        n.loss,
+        n.duplicate,
+        n.reorder
+    );
+    println!("disk: fsync {}; after a crash keeps {:?}", latency(&run.disk.fsync_latency), run.disk.crash);
+    println!(
+        "\nphases: faults for {}, then every fault is lifted and the system has {} to heal",
+        run.phases.fault_phase, run.phases.heal_phase
+    );
+    if run.faults.is_empty() && run.nemesis.is_none() {
+        println!("faults: none");
+    }
+    for f in &run.faults {
+        let target = f.target.as_ref().map(|t| t.to_string()).unwrap_or_else(|| "-".into());
+        let what = match f.kind {
+            FaultKind::Partition => format!("partition ({:?}) of {target}", f.shape),
+            FaultKind::Disk => format!("disk fault {:?} on {target}", f.disk),
+            FaultKind::ClockJump => format!("clock of {target} jumps by {} ns", f.offset_ns),
+            FaultKind::ClockDrift => format!("clock of {target} drifts {} ppm", f.drift_ppm),
+            k => format!("{} {target}", k.name()),
+        };
+        let dur = f.duration_ns.map(|d| format!(" for {}", format_ns(d))).unwrap_or_default();
+        println!("  at {:>8}: {what}{dur}", format_ns(f.at_ns));
+    }
+    if let Some(nem) = &run.nemesis {
+        let kinds: Vec<&str> = nem.kinds.iter().map(|k| k.name()).collect();
+        println!(
+            "  nemesis: every {}..{} one of [{}] on {} nodes, lasting {}..{}, never more than {} faulty at once",
+            nem.interval_min,
+            nem.interval_max,
+            kinds.join(", "),
+            nem.role.as_deref().unwrap_or("the model's default"),
+            nem.duration_min,
+            nem.duration_max,
+            nem.max_faulty
+        );
+    }
+    let about = |list: &[CheckInfo], name: &str| list.iter().find(|c| c.name == name).map(|c| c.about).unwrap_or("");
+    let c = &run.checks;
+    let cat = info.catalogue;
+    println!("\nchecks:");
+    for (kind, names, list) in [
+        ("always", &c.always, cat.always),
+        ("eventually", &c.eventually, cat.eventually),
+        ("sometimes", &c.sometimes, cat.sometimes),
+        ("history", &c.history, cat.history),
+    ] {
+        for name in names {
+            println!("  {kind:<10} {name}: {}", about(list, name));
+        }
+    }
+    match &s.expect {
+        Some(e) => {
+            let inv = if e.invariants.is_empty() { String::new() } else { format!(", with {}", e.invariants.join(", ")) };
+            println!("\nexpected: {} over seeds {}{inv}", e.verdict.name(), e.seeds);
+        }
+        None => println!("\nexpected: (no [expect])"),
+    }
+    println!("run it:   dsim run {} --seed {}", s.path, crate::cmd_run::default_seed(&s));
+    Ok(0)
+}

@@ -1,0 +1,30 @@
+//! `dsim list`: the catalogue, one line a scenario.
+
+use std::path::Path;
+
+use dsim_scenario::Scenario;
+
+use crate::Failure;
+
+pub fn list(dir: &Path) -> Result<i32, Failure> {
+    let files = crate::files::scenario_files(&[dir.to_path_buf()])?;
+    let mut code = 0;
+    for f in files {
+        match Scenario::load(&f) {
+            Ok(s) => {
+                let expect = s
+                    .expect
+                    .as_ref()
+                    .map(|e| format!("{} over {}", e.verdict.name(), e.seeds))
+                    .unwrap_or_else(|| "no [expect]".into());
+                let story = s.description.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("");
+                println!("{:<34} {:<10} {:<24} {}", s.path, s.model, expect, story);
+            }
+            Err(e) => {
+                println!("{:<34} (does not load: {})", f.display(), e.message);
+                code = 2;
+            }
+        }
+    }
+    Ok(code)
+}

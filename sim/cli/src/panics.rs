@@ -1,0 +1,33 @@
+//! Panics inside a run are caught (in the engine for handlers, in the runner for checkers)
+//! and reported with the seed and event index. This hook keeps the default hook's stderr
+//! noise out of sweeps and remembers where the panic happened, so the report can say so.
+
+use std::cell::RefCell;
+
+thread_local! {
+    static LAST: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+pub fn install_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let at = info.location().map(|l| format!("{}:{}", l.file(), l.line())).unwrap_or_default();
+        LAST.with(|l| *l.borrow_mut() = Some(at));
+    }));
+}
+
+/// The panic's message, with where it happened when the hook saw it.
+pub fn message(payload: &Box<dyn std::any::Any + Send>) -> String {
+    let text = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(non-text panic payload)".into());
+    match take_location() {
+        Some(at) if !at.is_empty() => format!("{text} (at {at})"),
+        _ => text,
+    }
+}
+
+pub fn take_location() -> Option<String> {
+    LAST.with(|l| l.borrow_mut().take())
+}

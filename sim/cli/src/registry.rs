@@ -1,0 +1,124 @@
+//! The registry of models: the one place that maps a scenario's `model = "..."` to code.
+//! Adding a model is one arm here (design brief §2); the engine never names a system.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use dsim_core::world::PanicInfo;
+use dsim_core::{Model, RunOptions, RunReport, Verdict};
+use dsim_scenario::{ModelInfo, Scenario, ScenarioError};
+
+/// Every model a scenario can name, with a line about it.
+pub const MODELS: [(&str, &str); 3] = [
+    ("quorum", "a quorum-replicated register: N replicas, W/R quorums, multi-writer ABD"),
+    ("pingpong", "a trivial model that bounces messages: the engine's own cost"),
+    ("heartbeat", "one master and many workers heartbeating: scale"),
+];
+
+/// A scenario bound to its model, ready to run any seed. Shared across sweep threads.
+pub trait Runner: Sync {
+    fn run(&self, seed: u64, opts: RunOptions<'_>) -> RunReport;
+    fn info(&self) -> ModelInfo<'static>;
+}
+
+struct Bound<M: Model> {
+    model: M,
+    scenario_run: dsim_core::RunConfig,
+}
+
+impl<M: Model> Runner for Bound<M> {
+    fn run(&self, seed: u64, opts: RunOptions<'_>) -> RunReport {
+        // Handlers are guarded inside the engine; this catches panics in end-of-run
+        // checkers, so a sweep goes on past them too.
+        match catch_unwind(AssertUnwindSafe(|| dsim_core::run(&self.model, &self.scenario_run, seed, opts))) {
+            Ok(Ok(report)) => report,
+            Ok(Err(e)) => limit_report(seed, e.to_string()),
+            Err(payload) => {
+                let message = crate::panics::message(&payload);
+                panic_report(seed, message)
+            }
+        }
+    }
+
+    fn info(&self) -> ModelInfo<'static> {
+        let specs = self.model.nodes();
+        let mut roles: Vec<&'static str> = specs.iter().map(|s| s.role).collect();
+        roles.sort();
+        roles.dedup();
+        ModelInfo {
+            node_names: specs.into_iter().map(|s| s.name).collect(),
+            roles,
+            selectors: self.model.selectors(),
+            catalogue: self.model.catalogue(),
+        }
+    }
+}
+
+fn empty_report(seed: u64, verdict: Verdict) -> RunReport {
+    RunReport {
+        seed,
+        verdict,
+        digest: String::new(),
+        events: 0,
+        sim_time_ns: 0,
+        violations: Vec::new(),
+        unknown: Vec::new(),
+        panic: None,
+        limit: None,
+        metrics: Default::default(),
+        marks: Default::default(),
+        faults: Vec::new(),
+        notes: Vec::new(),
+        samples: Vec::new(),
+        messages: Vec::new(),
+        event_digests: Vec::new(),
+        described_event: None,
+        observations: Vec::new(),
+        node_names: Vec::new(),
+    }
+}
+
+fn limit_report(seed: u64, why: String) -> RunReport {
+    let mut r = empty_report(seed, Verdict::Limit);
+    r.limit = Some(why);
+    r
+}
+
+fn panic_report(seed: u64, message: String) -> RunReport {
+    let mut r = empty_report(seed, Verdict::Panic);
+    r.panic = Some(PanicInfo { node: "(checker)".into(), event: 0, at_ns: 0, message });
+    r
+}
+
+fn bind<M: Model + 'static>(scenario: &Scenario, model: M) -> Result<Box<dyn Runner>, ScenarioError> {
+    let bound = Bound { model, scenario_run: scenario.run.clone() };
+    scenario.validate_with(&bound.info())?;
+    Ok(Box::new(bound))
+}
+
+/// Builds the runner for a loaded scenario, validating its `[model]` and check names.
+pub fn build(scenario: &Scenario) -> Result<Box<dyn Runner>, ScenarioError> {
+    match scenario.model.as_str() {
+        "quorum" => {
+            let cfg = scenario.model_config::<dsim_quorum::QuorumConfig>()?;
+            let model = dsim_quorum::Quorum::new(cfg).map_err(|e| scenario.config_error(e))?;
+            bind(scenario, model)
+        }
+        "pingpong" => {
+            let cfg = scenario.model_config::<dsim_bench_models::pingpong::PingPongConfig>()?;
+            let model = dsim_bench_models::pingpong::PingPong::new(cfg).map_err(|e| scenario.config_error(e))?;
+            bind(scenario, model)
+        }
+        "heartbeat" => {
+            let cfg = scenario.model_config::<dsim_bench_models::heartbeat::HeartbeatConfig>()?;
+            let model = dsim_bench_models::heartbeat::Heartbeat::new(cfg).map_err(|e| scenario.config_error(e))?;
+            bind(scenario, model)
+        }
+        other => {
+            let names: Vec<&str> = MODELS.iter().map(|(n, _)| *n).collect();
+            let hint = crate::suggest::did_you_mean(other, &names)
+                .map(|s| format!("did you mean `{s}`?"))
+                .unwrap_or_else(|| format!("models: {}", names.join(", ")));
+            Err(scenario.error_at(&["model"], format!("unknown model `{other}`"), Some(hint)))
+        }
+    }
+}
