@@ -17,7 +17,7 @@ pub fn list(dir: &Path) -> Result<i32, Failure> {
                     .as_ref()
                     .map(|e| format!("{} over {}", e.verdict.name(), e.seeds))
                     .unwrap_or_else(|| "no [expect]".into());
-                let story = s.description.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("");
+                let story = first_sentence(&s.description);
                 println!("{:<34} {:<10} {:<24} {}", s.path, s.model, expect, story);
             }
             Err(e) => {
@@ -27,4 +27,15 @@ pub fn list(dir: &Path) -> Result<i32, Failure> {
         }
     }
     Ok(code)
+}
+
+/// The description's first sentence, cut to fit a line.
+fn first_sentence(text: &str) -> String {
+    let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let end = flat.find(". ").map(|i| i + 1).unwrap_or(flat.len());
+    let mut s: String = flat[..end].chars().take(90).collect();
+    if s.len() < end {
+        s.push_str("...");
+    }
+    s
 }

@@ -43,6 +43,10 @@ impl<W: Write> TraceSink for Timeline<W> {
             TraceLine::Fault { t, kind, nodes, detail } => {
                 format!("{:>12}  ---- FAULT {kind} [{}] {detail}", format_ns(*t), nodes.join(", "))
             }
+            TraceLine::Op { t, node, op, outcome, detail } => match outcome {
+                None => format!("{:>12}           {node:<12} invoke   op {op}: {detail}", format_ns(*t)),
+                Some(o) => format!("{:>12}           {node:<12} {o:<8} op {op}: {detail}", format_ns(*t)),
+            },
             TraceLine::Footer { digest, verdict, events } => format!("end: {verdict}, {events} events, digest {digest}"),
             TraceLine::Header { .. } | TraceLine::Nodes { .. } => return,
         };

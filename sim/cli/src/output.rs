@@ -74,7 +74,7 @@ pub fn run_json<'a>(scenario: &'a Scenario, report: &'a RunReport, wall_ms: u64)
         events: report.events,
         sim_time_ns: report.sim_time_ns,
         wall_ms,
-        events_per_sec: if wall_ms == 0 { 0 } else { report.events * 1000 / wall_ms },
+        events_per_sec: (report.events * 1000).checked_div(wall_ms).unwrap_or(0),
         violations: violations_json(report),
         unknown: &report.unknown,
         panic: report.panic.as_ref(),

@@ -5,7 +5,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use dsim_core::world::PanicInfo;
 use dsim_core::{Model, RunOptions, RunReport, Verdict};
-use dsim_scenario::{ModelInfo, Scenario, ScenarioError};
+use dsim_scenario::{ModelInfo, Scenario};
 
 /// Every model a scenario can name, with a line about it.
 pub const MODELS: [(&str, &str); 3] = [
@@ -89,14 +89,15 @@ fn panic_report(seed: u64, message: String) -> RunReport {
     r
 }
 
-fn bind<M: Model + 'static>(scenario: &Scenario, model: M) -> Result<Box<dyn Runner>, ScenarioError> {
+fn bind<M: Model + 'static>(scenario: &Scenario, model: M) -> anyhow::Result<Box<dyn Runner>> {
     let bound = Bound { model, scenario_run: scenario.run.clone() };
     scenario.validate_with(&bound.info())?;
     Ok(Box::new(bound))
 }
 
 /// Builds the runner for a loaded scenario, validating its `[model]` and check names.
-pub fn build(scenario: &Scenario) -> Result<Box<dyn Runner>, ScenarioError> {
+/// Every refusal is a [`ScenarioError`] (inside the `anyhow::Error`), pointing into the file.
+pub fn build(scenario: &Scenario) -> anyhow::Result<Box<dyn Runner>> {
     match scenario.model.as_str() {
         "quorum" => {
             let cfg = scenario.model_config::<dsim_quorum::QuorumConfig>()?;
@@ -118,7 +119,7 @@ pub fn build(scenario: &Scenario) -> Result<Box<dyn Runner>, ScenarioError> {
             let hint = crate::suggest::did_you_mean(other, &names)
                 .map(|s| format!("did you mean `{s}`?"))
                 .unwrap_or_else(|| format!("models: {}", names.join(", ")));
-            Err(scenario.error_at(&["model"], format!("unknown model `{other}`"), Some(hint)))
+            Err(scenario.error_at(&["model"], format!("unknown model `{other}`"), Some(hint)).into())
         }
     }
 }

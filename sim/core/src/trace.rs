@@ -16,6 +16,8 @@ pub enum TraceLine<'a> {
     Event { i: u64, t: u64, seq: u64, kind: &'a str, node: Option<&'a str>, detail: &'a str },
     Note { t: u64, node: &'a str, kind: &'a str, detail: &'a str },
     Fault { t: u64, kind: &'a str, nodes: &'a [String], detail: &'a str },
+    /// A client's operation starts (`outcome` None) or ends (ok / fail / info).
+    Op { t: u64, node: &'a str, op: u64, outcome: Option<&'a str>, detail: &'a str },
     Footer { digest: &'a str, verdict: &'a str, events: u64 },
 }
 

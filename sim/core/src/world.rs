@@ -365,7 +365,7 @@ struct World<'m, 'o, M: Model> {
     effects: Vec<Effect<M::Node>>,
     history: History<<M::Node as Node>::Call, <M::Node as Node>::Ret>,
     next_op: u64,
-    invariants: Vec<(String, Box<dyn Invariant<M::Node>>, bool)>,
+    invariants: Vec<Armed<M::Node>>,
     violations: Vec<Violation>,
     marks: BTreeSet<String>,
     faults: Vec<FaultRecord>,
@@ -380,6 +380,9 @@ struct World<'m, 'o, M: Model> {
     nemesis_isolated: BTreeSet<NodeId>,
     max_queue: usize,
 }
+
+/// An `always` invariant with its name, and whether it has fired (each reports once).
+type Armed<N> = (String, Box<dyn Invariant<N>>, bool);
 
 /// Runs one scenario with one seed.
 pub fn run<M: Model>(model: &M, cfg: &RunConfig, seed: u64, opts: RunOptions<'_>) -> Result<RunReport, WorldError> {
@@ -753,10 +756,23 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
                     }
                 }
                 Effect::Invoke { call, id: op } => {
+                    if let Some(sink) = self.opts.trace.as_deref_mut() {
+                        let detail = format!("{call:?}");
+                        sink.line(&TraceLine::Op { t: self.now_ns, node: &self.specs[id.index()].name, op: op.0, outcome: None, detail: &detail });
+                    }
                     let got = self.history.invoke(id, call, self.now_ns);
                     debug_assert_eq!(got, op);
                 }
                 Effect::Complete { id: op, outcome, ret } => {
+                    if let Some(sink) = self.opts.trace.as_deref_mut() {
+                        let detail = format!("{ret:?}");
+                        let word = match outcome {
+                            crate::history::Outcome::Ok => "ok",
+                            crate::history::Outcome::Fail => "fail",
+                            crate::history::Outcome::Info => "info",
+                        };
+                        sink.line(&TraceLine::Op { t: self.now_ns, node: &self.specs[id.index()].name, op: op.0, outcome: Some(word), detail: &detail });
+                    }
                     self.history.complete(op, outcome, ret, self.now_ns);
                 }
                 Effect::Applied { id: op } => self.history.mark_applied(op),

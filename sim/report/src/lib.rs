@@ -105,9 +105,9 @@ pub fn html(input: &ReportInput<'_>) -> String {
     for (k, v) in &r.metrics {
         let _ = write!(h, "<tr><td>{}</td><td>{v}</td></tr>", esc(k));
     }
-    let _ = write!(
+    let _ = writeln!(
         h,
-        "</table><p>digest <code>{}</code> · {} events · {} virtual · {} ms wall</p></body></html>\n",
+        "</table><p>digest <code>{}</code> · {} events · {} virtual · {} ms wall</p></body></html>",
         r.digest,
         r.events,
         format_ns(r.sim_time_ns),

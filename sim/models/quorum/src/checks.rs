@@ -138,7 +138,7 @@ fn acked_writes_durable(model: &Quorum, view: &View<'_, QNode>, history: &Histor
 
 pub fn history(model: &Quorum, name: &str, view: &View<'_, QNode>, history: &History<QCall, QRet>, budget: u64) -> CheckResult {
     match name {
-        "linearizable" => linearizable(history, budget, view),
+        "linearizable" => linearizable(model, history, budget, view),
         "stale-read" => anomalies(model, history, view, stale_reads, "stale read"),
         "new-old-inversion" => anomalies(model, history, view, new_old_inversions, "new/old inversion"),
         _ => CheckResult::Unknown { detail: format!("the quorum model has no history check `{name}`") },
@@ -146,7 +146,10 @@ pub fn history(model: &Quorum, name: &str, view: &View<'_, QNode>, history: &His
 }
 
 /// The history as the linearizability checker sees it.
-pub fn to_operations(history: &History<QCall, QRet>) -> Vec<(u32, Operation<RegisterInput, RegisterOutput>)> {
+///
+/// Clients are numbered as they are named (`client-2` is client 2), so the checker's
+/// words match the report's.
+pub fn to_operations(model: &Quorum, history: &History<QCall, QRet>) -> Vec<(u32, Operation<RegisterInput, RegisterOutput>)> {
     let mut out = Vec::with_capacity(history.len());
     for op in &history.ops {
         let key = op.call.key();
@@ -161,13 +164,13 @@ pub fn to_operations(history: &History<QCall, QRet>) -> Vec<(u32, Operation<Regi
             _ => continue,
         };
         let return_ns = if output.is_some() { op.complete_ns } else { None };
-        out.push((key, Operation { id: op.id.0, client: op.client.0, call_ns: op.invoke_ns, return_ns, input, output }));
+        out.push((key, Operation { id: op.id.0, client: model.client_number(op.client), call_ns: op.invoke_ns, return_ns, input, output }));
     }
     out
 }
 
-fn linearizable(history: &History<QCall, QRet>, budget: u64, view: &View<'_, QNode>) -> CheckResult {
-    let ops = to_operations(history);
+fn linearizable(model: &Quorum, history: &History<QCall, QRet>, budget: u64, view: &View<'_, QNode>) -> CheckResult {
+    let ops = to_operations(model, history);
     match check_partitioned(&Register, &ops, budget) {
         Verdict::Linearizable => CheckResult::Valid,
         Verdict::NotLinearizable(e) => {
@@ -180,9 +183,13 @@ fn linearizable(history: &History<QCall, QRet>, budget: u64, view: &View<'_, QNo
     }
 }
 
-/// The clients named in a detail text (cheap, and good enough for the report's node list).
-fn involved(history: &History<QCall, QRet>, detail: &str, view: &View<'_, QNode>) -> Vec<NodeId> {
-    let mut out: Vec<NodeId> = history.ops.iter().map(|o| o.client).filter(|c| detail.contains(view.name(*c))).collect();
+/// The clients whose ops a detail text names ("op 17"), for the report's node list.
+fn involved(history: &History<QCall, QRet>, detail: &str, _view: &View<'_, QNode>) -> Vec<NodeId> {
+    let named = |id: u64| {
+        let tag = format!("op {id}");
+        detail.match_indices(&tag).any(|(at, _)| !detail[at + tag.len()..].starts_with(|c: char| c.is_ascii_digit()))
+    };
+    let mut out: Vec<NodeId> = history.ops.iter().filter(|o| named(o.id.0)).map(|o| o.client).collect();
     out.sort();
     out.dedup();
     out
@@ -207,7 +214,7 @@ fn anomalies(
                     (QCall::Read { .. }, Some(QRet::Read { value, .. })) if o.is_ok() => RegOpKind::Read { value: *value },
                     _ => return None,
                 };
-                Some(RegisterOp { id: o.id.0, client: o.client.0, call_ns: o.invoke_ns, return_ns: o.complete_ns, kind })
+                Some(RegisterOp { id: o.id.0, client: model.client_number(o.client), call_ns: o.invoke_ns, return_ns: o.complete_ns, kind })
             })
             .collect();
         for a in find(&ops) {

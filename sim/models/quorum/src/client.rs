@@ -67,16 +67,21 @@ pub struct Client {
     s: ClientSettings,
     op_seq: u64,
     current: Option<InFlight>,
+    /// The highest counter this client has written with (see `msg.rs` on tag reuse).
+    last_counter: u64,
+    /// Drawn at start: keeps this incarnation's tags apart from a previous one's.
+    session: u32,
 }
 
 impl Client {
     pub fn new(s: ClientSettings) -> Self {
-        Client { s, op_seq: 0, current: None }
+        Client { s, op_seq: 0, current: None, last_counter: 0, session: 0 }
     }
 
     pub fn on_start(&mut self, ctx: &mut Ctx<'_, QNode>) {
         // A restarted client must not mistake replies meant for its previous life.
         self.op_seq = ctx.rng().gen_range(0..u32::MAX as u64) << 24;
+        self.session = ctx.rng().gen();
         self.think(ctx);
     }
 
@@ -186,7 +191,9 @@ impl Client {
         let op = self.current.as_mut().expect("in flight");
         let versioned = match op.kind {
             Kind::Write(value) => {
-                let tag = Tag { counter: op.best.tag.counter + 1, writer: me.0 };
+                let counter = op.best.tag.counter.max(self.last_counter) + 1;
+                self.last_counter = counter;
+                let tag = Tag { counter, writer: me.0, session: self.session };
                 Versioned { tag, value: Some(value) }
             }
             Kind::Read if self.s.write_back => op.best,

@@ -124,6 +124,11 @@ impl Quorum {
         (0..self.cfg.replicas).map(NodeId)
     }
 
+    /// A client's number as its name gives it: node `client-2` is client 2.
+    pub fn client_number(&self, id: NodeId) -> u32 {
+        id.0.saturating_sub(self.cfg.replicas) + 1
+    }
+
     fn settings(&self) -> ClientSettings {
         ClientSettings {
             replicas: self.replica_ids().collect(),

@@ -3,6 +3,13 @@
 //! A tag orders writes: (counter, writer). Multi-writer ABD (Lynch & Shvartsman 1997,
 //! extending Attiya, Bar-Noy & Dolev 1995) breaks counter ties by the writer's id, so two
 //! writers that read the same highest counter still produce distinct, totally ordered tags.
+//!
+//! The algorithm assumes a writer's writes run to completion one after another. A client
+//! that gives up on a write (a timeout) breaks that assumption: the abandoned write may sit
+//! on one replica, and the next write's query quorum can miss it and pick the same counter
+//! — two values under one tag, and the register is no longer atomic (dsim found this at
+//! seed 934 of nwr-strict). So a client never reuses a counter (it remembers its last),
+//! and `session`, drawn when the client starts, keeps tags unique across its restarts.
 
 use dsim_core::{Message, OpId};
 
@@ -11,6 +18,7 @@ use dsim_core::{Message, OpId};
 pub struct Tag {
     pub counter: u64,
     pub writer: u32,
+    pub session: u32,
 }
 
 impl std::fmt::Display for Tag {

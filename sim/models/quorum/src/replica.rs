@@ -19,13 +19,14 @@ use dsim_core::{Ctx, IoDone, NodeId, Observation};
 use crate::msg::{Msg, Tag, Versioned};
 use crate::QNode;
 
-const RECORD_BYTES: usize = 8 + 4 + 1 + 8 + 8;
+const RECORD_BYTES: usize = 8 + 4 + 4 + 1 + 8 + 8;
 
-/// Encodes a register for disk: counter, writer, has-value, value, checksum.
+/// Encodes a register for disk: counter, writer, session, has-value, value, checksum.
 pub fn encode(v: &Versioned) -> Vec<u8> {
     let mut out = Vec::with_capacity(RECORD_BYTES);
     out.extend_from_slice(&v.tag.counter.to_le_bytes());
     out.extend_from_slice(&v.tag.writer.to_le_bytes());
+    out.extend_from_slice(&v.tag.session.to_le_bytes());
     out.push(v.value.is_some() as u8);
     out.extend_from_slice(&v.value.unwrap_or(0).to_le_bytes());
     let sum = checksum(&out);
@@ -44,12 +45,13 @@ pub fn decode(bytes: &[u8]) -> Option<Versioned> {
     }
     let counter = u64::from_le_bytes(body[0..8].try_into().ok()?);
     let writer = u32::from_le_bytes(body[8..12].try_into().ok()?);
-    let value = match body[12] {
+    let session = u32::from_le_bytes(body[12..16].try_into().ok()?);
+    let value = match body[16] {
         0 => None,
-        1 => Some(i64::from_le_bytes(body[13..21].try_into().ok()?)),
+        1 => Some(i64::from_le_bytes(body[17..25].try_into().ok()?)),
         _ => return None,
     };
-    Some(Versioned { tag: Tag { counter, writer }, value })
+    Some(Versioned { tag: Tag { counter, writer, session }, value })
 }
 
 fn checksum(bytes: &[u8]) -> u64 {
@@ -188,7 +190,7 @@ mod tests {
 
     #[test]
     fn records_round_trip_and_detect_damage() {
-        let v = Versioned { tag: Tag { counter: 7, writer: 4 }, value: Some(-12) };
+        let v = Versioned { tag: Tag { counter: 7, writer: 4, session: 9 }, value: Some(-12) };
         let bytes = encode(&v);
         assert_eq!(decode(&bytes), Some(v));
         let empty = Versioned::default();
@@ -203,7 +205,7 @@ mod tests {
 
     #[test]
     fn tags_order_by_counter_then_writer() {
-        let t = |c, w| Tag { counter: c, writer: w };
+        let t = |c, w| Tag { counter: c, writer: w, session: 0 };
         assert!(t(2, 0) > t(1, 9));
         assert!(t(2, 5) > t(2, 4));
     }
