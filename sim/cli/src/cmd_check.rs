@@ -16,9 +16,16 @@ use crate::Failure;
 
 /// Whether the runs meet the expectation; the reason when they do not.
 pub fn judge(expect: &Expect, reports: &[RunReport]) -> Result<String, String> {
-    let broken = reports.iter().find(|r| matches!(r.verdict, Verdict::Panic | Verdict::Limit));
+    let broken = reports
+        .iter()
+        .find(|r| matches!(r.verdict, Verdict::Panic | Verdict::Limit));
     if let Some(r) = broken {
-        return Err(format!("seed {} ended with {}: {}", r.seed, r.verdict.name(), failure_name(r)));
+        return Err(format!(
+            "seed {} ended with {}: {}",
+            r.seed,
+            r.verdict.name(),
+            failure_name(r)
+        ));
     }
     if expect.verdict == Verdict::Valid {
         return match reports.iter().find(|r| r.verdict != Verdict::Valid) {
@@ -28,19 +35,37 @@ pub fn judge(expect: &Expect, reports: &[RunReport]) -> Result<String, String> {
                 r.seed,
                 r.verdict.name(),
                 failure_name(r),
-                r.violations.first().map(|v| v.detail.as_str()).unwrap_or("")
+                r.violations
+                    .first()
+                    .map(|v| v.detail.as_str())
+                    .unwrap_or("")
             )),
         };
     }
-    let hits: Vec<&RunReport> = reports.iter().filter(|r| r.verdict == expect.verdict).collect();
+    let hits: Vec<&RunReport> = reports
+        .iter()
+        .filter(|r| r.verdict == expect.verdict)
+        .collect();
     if hits.is_empty() {
-        return Err(format!("expected some seed to end with `{}`, but none did in {} seeds", expect.verdict.name(), reports.len()));
+        return Err(format!(
+            "expected some seed to end with `{}`, but none did in {} seeds",
+            expect.verdict.name(),
+            reports.len()
+        ));
     }
     let mut found = Vec::new();
     for name in &expect.invariants {
-        match reports.iter().find(|r| r.violations.iter().any(|v| &v.invariant == name)) {
+        match reports
+            .iter()
+            .find(|r| r.violations.iter().any(|v| &v.invariant == name))
+        {
             Some(r) => found.push(format!("{name} (first at seed {})", r.seed)),
-            None => return Err(format!("expected `{name}` to fire in some seed, but it never did in {} seeds", reports.len())),
+            None => {
+                return Err(format!(
+                    "expected `{name}` to fire in some seed, but it never did in {} seeds",
+                    reports.len()
+                ))
+            }
         }
     }
     Ok(format!(
@@ -48,7 +73,11 @@ pub fn judge(expect: &Expect, reports: &[RunReport]) -> Result<String, String> {
         expect.verdict.name(),
         hits.len(),
         reports.len(),
-        if found.is_empty() { String::new() } else { format!(": {}", found.join(", ")) }
+        if found.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", found.join(", "))
+        }
     ))
 }
 
@@ -69,7 +98,10 @@ pub fn check(paths: &[PathBuf], jobs: Option<usize>) -> Result<i32, Failure> {
             }
         };
         let Some(expect) = scenario.expect.clone() else {
-            println!("FAIL  {}: no [expect] section (every scenario states what it shows)", scenario.path);
+            println!(
+                "FAIL  {}: no [expect] section (every scenario states what it shows)",
+                scenario.path
+            );
             failed += 1;
             continue;
         };
@@ -79,11 +111,17 @@ pub fn check(paths: &[PathBuf], jobs: Option<usize>) -> Result<i32, Failure> {
         match judge(&expect, &reports) {
             Ok(words) => {
                 passed += 1;
-                println!("PASS  {} (seeds {}, {ms} ms): {words}", scenario.path, expect.seeds);
+                println!(
+                    "PASS  {} (seeds {}, {ms} ms): {words}",
+                    scenario.path, expect.seeds
+                );
             }
             Err(why) => {
                 failed += 1;
-                println!("FAIL  {} (seeds {}, {ms} ms): {why}", scenario.path, expect.seeds);
+                println!(
+                    "FAIL  {} (seeds {}, {ms} ms): {why}",
+                    scenario.path, expect.seeds
+                );
             }
         }
     }

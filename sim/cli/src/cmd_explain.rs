@@ -27,12 +27,32 @@ pub fn explain(path: &Path) -> Result<i32, Failure> {
     }
     println!("\ncluster: {} nodes", info.node_names.len());
     println!("  roles: {}", info.roles.join(", "));
-    let shown: Vec<&str> = info.node_names.iter().take(12).map(|s| s.as_str()).collect();
-    println!("  nodes: {}{}", shown.join(", "), if info.node_names.len() > 12 { ", ..." } else { "" });
-    println!("  topology: {} rack(s) in {} zone(s), placed round-robin", run.topology.racks, run.topology.zones);
-    let model_text = s.source.split("[model]").nth(1).map(|rest| rest.split("\n[").next().unwrap_or("").trim().to_string());
-    if let Some(m) = model_text.filter(|m| !m.is_empty()) {
-        println!("  settings: {}", m.lines().map(str::trim).filter(|l| !l.starts_with('#') && !l.is_empty()).collect::<Vec<_>>().join("; "));
+    let shown: Vec<&str> = info
+        .node_names
+        .iter()
+        .take(12)
+        .map(|s| s.as_str())
+        .collect();
+    println!(
+        "  nodes: {}{}",
+        shown.join(", "),
+        if info.node_names.len() > 12 {
+            ", ..."
+        } else {
+            ""
+        }
+    );
+    println!(
+        "  topology: {} rack(s) in {} zone(s), placed round-robin",
+        run.topology.racks, run.topology.zones
+    );
+    let settings: Vec<String> = s
+        .model_table()
+        .iter()
+        .map(|(k, v)| format!("{k} = {v}"))
+        .collect();
+    if !settings.is_empty() {
+        println!("  settings: {}", settings.join("; "));
     }
     let n = &run.network;
     println!(
@@ -42,7 +62,11 @@ pub fn explain(path: &Path) -> Result<i32, Failure> {
         n.duplicate,
         n.reorder
     );
-    println!("disk: fsync {}; after a crash keeps {:?}", latency(&run.disk.fsync_latency), run.disk.crash);
+    println!(
+        "disk: fsync {}; after a crash keeps {:?}",
+        latency(&run.disk.fsync_latency),
+        run.disk.crash
+    );
     println!(
         "\nphases: faults for {}, then every fault is lifted and the system has {} to heal",
         run.phases.fault_phase, run.phases.heal_phase
@@ -51,7 +75,11 @@ pub fn explain(path: &Path) -> Result<i32, Failure> {
         println!("faults: none");
     }
     for f in &run.faults {
-        let target = f.target.as_ref().map(|t| t.to_string()).unwrap_or_else(|| "-".into());
+        let target = f
+            .target
+            .as_ref()
+            .map(|t| t.to_string())
+            .unwrap_or_else(|| "-".into());
         let what = match f.kind {
             FaultKind::Partition => format!("partition ({:?}) of {target}", f.shape),
             FaultKind::Disk => format!("disk fault {:?} on {target}", f.disk),
@@ -59,7 +87,10 @@ pub fn explain(path: &Path) -> Result<i32, Failure> {
             FaultKind::ClockDrift => format!("clock of {target} drifts {} ppm", f.drift_ppm),
             k => format!("{} {target}", k.name()),
         };
-        let dur = f.duration_ns.map(|d| format!(" for {}", format_ns(d))).unwrap_or_default();
+        let dur = f
+            .duration_ns
+            .map(|d| format!(" for {}", format_ns(d)))
+            .unwrap_or_default();
         println!("  at {:>8}: {what}{dur}", format_ns(f.at_ns));
     }
     if let Some(nem) = &run.nemesis {
@@ -75,7 +106,12 @@ pub fn explain(path: &Path) -> Result<i32, Failure> {
             nem.max_faulty
         );
     }
-    let about = |list: &[CheckInfo], name: &str| list.iter().find(|c| c.name == name).map(|c| c.about).unwrap_or("");
+    let about = |list: &[CheckInfo], name: &str| {
+        list.iter()
+            .find(|c| c.name == name)
+            .map(|c| c.about)
+            .unwrap_or("")
+    };
     let c = &run.checks;
     let cat = info.catalogue;
     println!("\nchecks:");
@@ -91,11 +127,23 @@ pub fn explain(path: &Path) -> Result<i32, Failure> {
     }
     match &s.expect {
         Some(e) => {
-            let inv = if e.invariants.is_empty() { String::new() } else { format!(", with {}", e.invariants.join(", ")) };
-            println!("\nexpected: {} over seeds {}{inv}", e.verdict.name(), e.seeds);
+            let inv = if e.invariants.is_empty() {
+                String::new()
+            } else {
+                format!(", with {}", e.invariants.join(", "))
+            };
+            println!(
+                "\nexpected: {} over seeds {}{inv}",
+                e.verdict.name(),
+                e.seeds
+            );
         }
         None => println!("\nexpected: (no [expect])"),
     }
-    println!("run it:   dsim run {} --seed {}", s.path, crate::cmd_run::default_seed(&s));
+    println!(
+        "run it:   dsim run {} --seed {}",
+        s.path,
+        crate::cmd_run::default_seed(&s)
+    );
     Ok(0)
 }

@@ -36,18 +36,63 @@ impl<W: Write> TraceSink for Timeline<W> {
             return;
         }
         let text = match line {
-            TraceLine::Event { i, t, kind, node, detail, .. } => {
-                format!("{:>12}  #{i:<7} {:<12} {:<8} {detail}", format_ns(*t), node.unwrap_or("-"), kind)
+            TraceLine::Event {
+                i,
+                t,
+                kind,
+                node,
+                detail,
+                ..
+            } => {
+                format!(
+                    "{:>12}  #{i:<7} {:<12} {:<8} {detail}",
+                    format_ns(*t),
+                    node.unwrap_or("-"),
+                    kind
+                )
             }
-            TraceLine::Note { t, node, kind, detail } => format!("{:>12}           {node:<12} note     {kind}: {detail}", format_ns(*t)),
-            TraceLine::Fault { t, kind, nodes, detail } => {
-                format!("{:>12}  ---- FAULT {kind} [{}] {detail}", format_ns(*t), nodes.join(", "))
+            TraceLine::Note {
+                t,
+                node,
+                kind,
+                detail,
+            } => format!(
+                "{:>12}           {node:<12} note     {kind}: {detail}",
+                format_ns(*t)
+            ),
+            TraceLine::Fault {
+                t,
+                kind,
+                nodes,
+                detail,
+            } => {
+                format!(
+                    "{:>12}  ---- FAULT {kind} [{}] {detail}",
+                    format_ns(*t),
+                    nodes.join(", ")
+                )
             }
-            TraceLine::Op { t, node, op, outcome, detail } => match outcome {
-                None => format!("{:>12}           {node:<12} invoke   op {op}: {detail}", format_ns(*t)),
-                Some(o) => format!("{:>12}           {node:<12} {o:<8} op {op}: {detail}", format_ns(*t)),
+            TraceLine::Op {
+                t,
+                node,
+                op,
+                outcome,
+                detail,
+            } => match outcome {
+                None => format!(
+                    "{:>12}           {node:<12} invoke   op {op}: {detail}",
+                    format_ns(*t)
+                ),
+                Some(o) => format!(
+                    "{:>12}           {node:<12} {o:<8} op {op}: {detail}",
+                    format_ns(*t)
+                ),
             },
-            TraceLine::Footer { digest, verdict, events } => format!("end: {verdict}, {events} events, digest {digest}"),
+            TraceLine::Footer {
+                digest,
+                verdict,
+                events,
+            } => format!("end: {verdict}, {events} events, digest {digest}"),
             TraceLine::Header { .. } | TraceLine::Nodes { .. } => return,
         };
         if let Some(g) = &self.grep {
@@ -65,26 +110,55 @@ impl<W: Write> TraceSink for Timeline<W> {
 pub fn replay(a: ReplayArgs) -> Result<i32, Failure> {
     let (scenario_path, seed, expected_digest) = if a.target.is_dir() {
         let summary_path = a.target.join("summary.json");
-        let text = std::fs::read_to_string(&summary_path).with_context(|| format!("reading {}", summary_path.display()))?;
-        let v: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("parsing {}", summary_path.display()))?;
+        let text = std::fs::read_to_string(&summary_path)
+            .with_context(|| format!("reading {}", summary_path.display()))?;
+        let v: serde_json::Value = serde_json::from_str(&text)
+            .with_context(|| format!("parsing {}", summary_path.display()))?;
         let seed = v["seed"].as_u64().context("summary.json has no seed")?;
-        let digest = v["digest"].as_str().context("summary.json has no digest")?.to_string();
-        (a.target.join("scenario.toml"), a.seed.unwrap_or(seed), Some(digest))
+        let digest = v["digest"]
+            .as_str()
+            .context("summary.json has no digest")?
+            .to_string();
+        (
+            a.target.join("scenario.toml"),
+            a.seed.unwrap_or(seed),
+            Some(digest),
+        )
     } else {
         (a.target.clone(), a.seed.unwrap_or(0), None)
     };
     let (scenario, runner) = crate::files::load(&scenario_path)?;
-    let seed = if a.target.is_dir() || a.seed.is_some() { seed } else { crate::cmd_run::default_seed(&scenario) };
+    let seed = if a.target.is_dir() || a.seed.is_some() {
+        seed
+    } else {
+        crate::cmd_run::default_seed(&scenario)
+    };
     eprintln!("dsim replay {} --seed {seed}", scenario.path);
     let stdout = std::io::stdout();
-    let mut sink = Timeline { out: std::io::BufWriter::new(stdout.lock()), grep: a.grep, broken: false };
-    let report = runner.run(seed, RunOptions { trace: Some(&mut sink), ..Default::default() });
+    let mut sink = Timeline {
+        out: std::io::BufWriter::new(stdout.lock()),
+        grep: a.grep,
+        broken: false,
+    };
+    let report = runner.run(
+        seed,
+        RunOptions {
+            trace: Some(&mut sink),
+            ..Default::default()
+        },
+    );
     drop(sink);
     if let Some(want) = expected_digest {
         if want == report.digest {
-            eprintln!("replayed: digest {} matches the run directory", report.digest);
+            eprintln!(
+                "replayed: digest {} matches the run directory",
+                report.digest
+            );
         } else {
-            eprintln!("DIVERGED: the run directory recorded digest {want}, this replay gave {}", report.digest);
+            eprintln!(
+                "DIVERGED: the run directory recorded digest {want}, this replay gave {}",
+                report.digest
+            );
             eprintln!("(a different dsim version, or nondeterminism: try `dsim run {} --seed {seed} --check-determinism`)", scenario.path);
             return Ok(1);
         }

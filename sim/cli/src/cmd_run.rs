@@ -45,8 +45,15 @@ pub fn default_seed(s: &Scenario) -> u64 {
     s.expect.as_ref().map(|e| e.seeds.first).unwrap_or(1)
 }
 
-fn write_trace(runner: &dyn Runner, scenario: &Scenario, seed: u64, path: &Path, record: bool) -> anyhow::Result<RunReport> {
-    let file = File::create(path).with_context(|| format!("creating trace file {}", path.display()))?;
+fn write_trace(
+    runner: &dyn Runner,
+    scenario: &Scenario,
+    seed: u64,
+    path: &Path,
+    record: bool,
+) -> anyhow::Result<RunReport> {
+    let file =
+        File::create(path).with_context(|| format!("creating trace file {}", path.display()))?;
     let mut sink = JsonLines::new(BufWriter::new(file));
     sink.line(&TraceLine::Header {
         dsim: dsim_core::VERSION,
@@ -55,15 +62,26 @@ fn write_trace(runner: &dyn Runner, scenario: &Scenario, seed: u64, path: &Path,
         seed,
         model: &scenario.model,
     });
-    let report = runner.run(seed, RunOptions { trace: Some(&mut sink), record, ..Default::default() });
-    sink.finish().with_context(|| format!("writing trace file {}", path.display()))?;
+    let report = runner.run(
+        seed,
+        RunOptions {
+            trace: Some(&mut sink),
+            record,
+            ..Default::default()
+        },
+    );
+    sink.finish()
+        .with_context(|| format!("writing trace file {}", path.display()))?;
     Ok(report)
 }
 
 pub fn run(a: RunArgs) -> Result<i32, Failure> {
     let (scenario, runner) = crate::files::load(&a.scenario)?;
     let seed = a.seed.unwrap_or_else(|| default_seed(&scenario));
-    eprintln!("dsim run {} --seed {seed}    # {}", scenario.path, scenario.name);
+    eprintln!(
+        "dsim run {} --seed {seed}    # {}",
+        scenario.path, scenario.name
+    );
     if a.check_determinism {
         return check_determinism(runner.as_ref(), &scenario, seed, a.json);
     }
@@ -73,7 +91,13 @@ pub fn run(a: RunArgs) -> Result<i32, Failure> {
         (Some(path), _) => write_trace(runner.as_ref(), &scenario, seed, path, record)?,
         (None, Some(dir)) => {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-            write_trace(runner.as_ref(), &scenario, seed, &dir.join("trace.jsonl"), true)?
+            write_trace(
+                runner.as_ref(),
+                &scenario,
+                seed,
+                &dir.join("trace.jsonl"),
+                true,
+            )?
         }
         (None, None) => runner.run(seed, RunOptions::default()),
     };
@@ -82,7 +106,8 @@ pub fn run(a: RunArgs) -> Result<i32, Failure> {
     if let Some(dir) = &a.out {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let summary = serde_json::to_string_pretty(&json)?;
-        std::fs::write(dir.join("summary.json"), summary + "\n").with_context(|| format!("writing {}/summary.json", dir.display()))?;
+        std::fs::write(dir.join("summary.json"), summary + "\n")
+            .with_context(|| format!("writing {}/summary.json", dir.display()))?;
         let html = dsim_report::html(&dsim_report::ReportInput {
             scenario_path: &scenario.path,
             name: &scenario.name,
@@ -91,7 +116,8 @@ pub fn run(a: RunArgs) -> Result<i32, Failure> {
             report: &report,
             wall_ms,
         });
-        std::fs::write(dir.join("report.html"), html).with_context(|| format!("writing {}/report.html", dir.display()))?;
+        std::fs::write(dir.join("report.html"), html)
+            .with_context(|| format!("writing {}/report.html", dir.display()))?;
         std::fs::write(dir.join("scenario.toml"), &scenario.source)?;
         eprintln!("report: {}", dir.join("report.html").display());
     }
@@ -102,24 +128,50 @@ pub fn run(a: RunArgs) -> Result<i32, Failure> {
     Ok(report.verdict.exit_code())
 }
 
-fn check_determinism(runner: &dyn Runner, scenario: &Scenario, seed: u64, json: bool) -> Result<i32, Failure> {
-    let opts = || RunOptions { event_digests: true, ..Default::default() };
+fn check_determinism(
+    runner: &dyn Runner,
+    scenario: &Scenario,
+    seed: u64,
+    json: bool,
+) -> Result<i32, Failure> {
+    let opts = || RunOptions {
+        event_digests: true,
+        ..Default::default()
+    };
     let a = runner.run(seed, opts());
     let b = runner.run(seed, opts());
-    let first = a.event_digests.iter().zip(&b.event_digests).position(|(x, y)| x != y).or_else(|| {
-        (a.event_digests.len() != b.event_digests.len()).then(|| a.event_digests.len().min(b.event_digests.len()))
-    });
+    let first = a
+        .event_digests
+        .iter()
+        .zip(&b.event_digests)
+        .position(|(x, y)| x != y)
+        .or_else(|| {
+            (a.event_digests.len() != b.event_digests.len())
+                .then(|| a.event_digests.len().min(b.event_digests.len()))
+        });
     let verdict = match first {
         None if a.digest == b.digest => {
-            eprintln!("deterministic: two runs gave digest {} over {} events", a.digest, a.events);
+            eprintln!(
+                "deterministic: two runs gave digest {} over {} events",
+                a.digest, a.events
+            );
             None
         }
-        None => Some("the final digests differ though every event matched (end-of-run checks differ)".to_string()),
+        None => Some(
+            "the final digests differ though every event matched (end-of-run checks differ)"
+                .to_string(),
+        ),
         Some(i) => {
             let describe = |r: &dyn Runner| {
-                r.run(seed, RunOptions { describe_event: Some(i as u64), ..Default::default() })
-                    .described_event
-                    .unwrap_or_else(|| "(past the end of the run)".into())
+                r.run(
+                    seed,
+                    RunOptions {
+                        describe_event: Some(i as u64),
+                        ..Default::default()
+                    },
+                )
+                .described_event
+                .unwrap_or_else(|| "(past the end of the run)".into())
             };
             Some(format!(
                 "runs diverge at event {i}:\n  first run:  {}\n  second run: {}",

@@ -55,10 +55,20 @@ pub struct SweepJson<'a> {
 }
 
 /// Runs every seed of `seeds` on a pool of `jobs` threads; reports come back in seed order.
-pub fn run_seeds(runner: &dyn Runner, seeds: &SeedRange, jobs: Option<usize>, label: &str) -> anyhow::Result<Vec<RunReport>> {
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(jobs.unwrap_or(0)).build()?;
+pub fn run_seeds(
+    runner: &dyn Runner,
+    seeds: &SeedRange,
+    jobs: Option<usize>,
+    label: &str,
+) -> anyhow::Result<Vec<RunReport>> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs.unwrap_or(0))
+        .build()?;
     let bar = ProgressBar::new(seeds.len());
-    bar.set_style(ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} seeds {elapsed}").unwrap_or_else(|_| ProgressStyle::default_bar()));
+    bar.set_style(
+        ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} seeds {elapsed}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
     bar.set_prefix(label.to_string());
     let seeds: Vec<u64> = seeds.iter().collect();
     let reports = pool.install(|| {
@@ -77,7 +87,10 @@ pub fn run_seeds(runner: &dyn Runner, seeds: &SeedRange, jobs: Option<usize>, la
 
 /// The name a failed run is counted under: its first violation, or its verdict.
 pub fn failure_name(r: &RunReport) -> String {
-    r.violations.first().map(|v| v.invariant.clone()).unwrap_or_else(|| r.verdict.name().to_string())
+    r.violations
+        .first()
+        .map(|v| v.invariant.clone())
+        .unwrap_or_else(|| r.verdict.name().to_string())
 }
 
 fn failure_detail(r: &RunReport) -> String {
@@ -93,7 +106,12 @@ fn failure_detail(r: &RunReport) -> String {
     r.unknown.join("; ")
 }
 
-pub fn summarize<'a>(scenario: &'a Scenario, seeds: &SeedRange, reports: &[RunReport], wall_ms: u64) -> SweepJson<'a> {
+pub fn summarize<'a>(
+    scenario: &'a Scenario,
+    seeds: &SeedRange,
+    reports: &[RunReport],
+    wall_ms: u64,
+) -> SweepJson<'a> {
     let mut digest = Digest::default();
     let mut by_verdict = BTreeMap::new();
     let mut by_invariant = BTreeMap::new();
@@ -113,7 +131,12 @@ pub fn summarize<'a>(scenario: &'a Scenario, seeds: &SeedRange, reports: &[RunRe
             *by_invariant.entry(n.to_string()).or_insert(0) += 1;
         }
         if r.verdict != Verdict::Valid {
-            failures.push(FailureJson { seed: r.seed, verdict: r.verdict.name(), invariant: failure_name(r), detail: failure_detail(r) });
+            failures.push(FailureJson {
+                seed: r.seed,
+                verdict: r.verdict.name(),
+                invariant: failure_name(r),
+                detail: failure_detail(r),
+            });
         }
     }
     SweepJson {
@@ -133,9 +156,19 @@ pub fn summarize<'a>(scenario: &'a Scenario, seeds: &SeedRange, reports: &[RunRe
 
 pub fn sweep(a: SweepArgs) -> Result<i32, Failure> {
     let (scenario, runner) = crate::files::load(&a.scenario)?;
-    let seeds = match a.seeds.clone().or_else(|| scenario.expect.as_ref().map(|e| e.seeds.clone())) {
+    let seeds = match a
+        .seeds
+        .clone()
+        .or_else(|| scenario.expect.as_ref().map(|e| e.seeds.clone()))
+    {
         Some(s) => s,
-        None => return Err(anyhow::anyhow!("no --seeds given and {} has no [expect] seeds; e.g. --seeds 1..100", scenario.path).into()),
+        None => {
+            return Err(anyhow::anyhow!(
+                "no --seeds given and {} has no [expect] seeds; e.g. --seeds 1..100",
+                scenario.path
+            )
+            .into())
+        }
     };
     let elapsed = stopwatch();
     let reports = run_seeds(runner.as_ref(), &seeds, a.jobs, &scenario.name)?;
@@ -148,13 +181,22 @@ pub fn sweep(a: SweepArgs) -> Result<i32, Failure> {
         eprintln!("  {name}: {count} seed(s)");
     }
     for f in summary.failures.iter().take(10) {
-        eprintln!("  seed {}: {} — {}\n      {}", f.seed, f.verdict, f.invariant, f.detail);
+        eprintln!(
+            "  seed {}: {} — {}\n      {}",
+            f.seed, f.verdict, f.invariant, f.detail
+        );
     }
     if summary.failures.len() > 10 {
-        eprintln!("  ... {} more failing seeds (use --json for all)", summary.failures.len() - 10);
+        eprintln!(
+            "  ... {} more failing seeds (use --json for all)",
+            summary.failures.len() - 10
+        );
     }
     if let Some(f) = summary.failures.first() {
-        eprintln!("reproduce the first: dsim run {} --seed {}", scenario.path, f.seed);
+        eprintln!(
+            "reproduce the first: dsim run {} --seed {}",
+            scenario.path, f.seed
+        );
     }
     eprintln!("sweep digest {}", summary.digest);
     if a.json {

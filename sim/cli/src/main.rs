@@ -23,7 +23,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "dsim", version, about = "Deterministic simulation of distributed systems: scenarios, faults, checkers, reports")]
+#[command(
+    name = "dsim",
+    version,
+    about = "Deterministic simulation of distributed systems: scenarios, faults, checkers, reports"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -56,7 +56,17 @@ pub fn violations_json(report: &RunReport) -> Vec<ViolationJson> {
             class: v.class,
             at_ns: v.at_ns,
             event: v.event,
-            nodes: v.nodes.iter().map(|n| report.node_names.get(n.index()).cloned().unwrap_or_else(|| n.to_string())).collect(),
+            nodes: v
+                .nodes
+                .iter()
+                .map(|n| {
+                    report
+                        .node_names
+                        .get(n.index())
+                        .cloned()
+                        .unwrap_or_else(|| n.to_string())
+                })
+                .collect(),
             detail: v.detail.clone(),
         })
         .collect()
@@ -93,7 +103,9 @@ pub fn verdict_words(v: Verdict) -> &'static str {
     match v {
         Verdict::Valid => "VALID: every check held",
         Verdict::Violation => "VIOLATION: a safety property broke",
-        Verdict::Liveness => "LIVENESS FAILURE: an expectation did not come true by the end of the heal phase",
+        Verdict::Liveness => {
+            "LIVENESS FAILURE: an expectation did not come true by the end of the heal phase"
+        }
         Verdict::NeverReached => "NEVER REACHED: the run did not show what the scenario claims",
         Verdict::Panic => "PANIC: a model crashed the simulator",
         Verdict::Unknown => "UNKNOWN: a checker gave up within its budget",
@@ -104,7 +116,13 @@ pub fn verdict_words(v: Verdict) -> &'static str {
 /// The report in words, for stderr.
 pub fn human(scenario: &Scenario, report: &RunReport, wall_ms: u64) -> String {
     let mut s = String::new();
-    let name = |i: &dsim_core::NodeId| report.node_names.get(i.index()).cloned().unwrap_or_else(|| i.to_string());
+    let name = |i: &dsim_core::NodeId| {
+        report
+            .node_names
+            .get(i.index())
+            .cloned()
+            .unwrap_or_else(|| i.to_string())
+    };
     s.push_str(&format!("{}\n", verdict_words(report.verdict)));
     for v in &report.violations {
         let nodes: Vec<String> = v.nodes.iter().map(name).collect();
@@ -112,7 +130,11 @@ pub fn human(scenario: &Scenario, report: &RunReport, wall_ms: u64) -> String {
             Some(e) => format!("at {} (event {e})", format_ns(v.at_ns)),
             None => format!("at the end ({})", format_ns(v.at_ns)),
         };
-        s.push_str(&format!("  - {} [{}] {at}", v.invariant, class_word(v.class)));
+        s.push_str(&format!(
+            "  - {} [{}] {at}",
+            v.invariant,
+            class_word(v.class)
+        ));
         if !nodes.is_empty() {
             s.push_str(&format!(" on {}", nodes.join(", ")));
         }
@@ -122,7 +144,13 @@ pub fn human(scenario: &Scenario, report: &RunReport, wall_ms: u64) -> String {
         s.push_str(&format!("  - unknown: {u}\n"));
     }
     if let Some(p) = &report.panic {
-        s.push_str(&format!("  - {} panicked at {} (event {}): {}\n", p.node, format_ns(p.at_ns), p.event, p.message));
+        s.push_str(&format!(
+            "  - {} panicked at {} (event {}): {}\n",
+            p.node,
+            format_ns(p.at_ns),
+            p.event,
+            p.message
+        ));
     }
     if let Some(l) = &report.limit {
         s.push_str(&format!("  - {l}\n"));
@@ -130,10 +158,19 @@ pub fn human(scenario: &Scenario, report: &RunReport, wall_ms: u64) -> String {
     if !report.faults.is_empty() {
         s.push_str(&format!("faults ({}):\n", report.faults.len()));
         for f in report.faults.iter().take(12) {
-            s.push_str(&format!("  {:>10}  {:<11} {:<24} {}\n", format_ns(f.at_ns), f.kind, f.nodes.join(","), f.detail));
+            s.push_str(&format!(
+                "  {:>10}  {:<11} {:<24} {}\n",
+                format_ns(f.at_ns),
+                f.kind,
+                f.nodes.join(","),
+                f.detail
+            ));
         }
         if report.faults.len() > 12 {
-            s.push_str(&format!("  ... and {} more (see --trace or --out)\n", report.faults.len() - 12));
+            s.push_str(&format!(
+                "  ... and {} more (see --trace or --out)\n",
+                report.faults.len() - 12
+            ));
         }
     }
     let m = &report.metrics;
@@ -149,7 +186,10 @@ pub fn human(scenario: &Scenario, report: &RunReport, wall_ms: u64) -> String {
         g("messages_partitioned"),
     ));
     if !report.marks.is_empty() {
-        s.push_str(&format!("reached: {}\n", report.marks.iter().cloned().collect::<Vec<_>>().join(", ")));
+        s.push_str(&format!(
+            "reached: {}\n",
+            report.marks.iter().cloned().collect::<Vec<_>>().join(", ")
+        ));
     }
     s.push_str(&format!(
         "digest {}  events {}  virtual time {}  wall {} ms\n",
@@ -159,7 +199,10 @@ pub fn human(scenario: &Scenario, report: &RunReport, wall_ms: u64) -> String {
         wall_ms
     ));
     if report.verdict != Verdict::Valid {
-        s.push_str(&format!("reproduce: {}\n", reproduce(scenario, report.seed)));
+        s.push_str(&format!(
+            "reproduce: {}\n",
+            reproduce(scenario, report.seed)
+        ));
     }
     s
 }

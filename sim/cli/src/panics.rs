@@ -10,7 +10,10 @@ thread_local! {
 
 pub fn install_hook() {
     std::panic::set_hook(Box::new(|info| {
-        let at = info.location().map(|l| format!("{}:{}", l.file(), l.line())).unwrap_or_default();
+        let at = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_default();
         LAST.with(|l| *l.borrow_mut() = Some(at));
     }));
 }

@@ -9,9 +9,18 @@ use dsim_scenario::{ModelInfo, Scenario};
 
 /// Every model a scenario can name, with a line about it.
 pub const MODELS: [(&str, &str); 3] = [
-    ("quorum", "a quorum-replicated register: N replicas, W/R quorums, multi-writer ABD"),
-    ("pingpong", "a trivial model that bounces messages: the engine's own cost"),
-    ("heartbeat", "one master and many workers heartbeating: scale"),
+    (
+        "quorum",
+        "a quorum-replicated register: N replicas, W/R quorums, multi-writer ABD",
+    ),
+    (
+        "pingpong",
+        "a trivial model that bounces messages: the engine's own cost",
+    ),
+    (
+        "heartbeat",
+        "one master and many workers heartbeating: scale",
+    ),
 ];
 
 /// A scenario bound to its model, ready to run any seed. Shared across sweep threads.
@@ -29,7 +38,9 @@ impl<M: Model> Runner for Bound<M> {
     fn run(&self, seed: u64, opts: RunOptions<'_>) -> RunReport {
         // Handlers are guarded inside the engine; this catches panics in end-of-run
         // checkers, so a sweep goes on past them too.
-        match catch_unwind(AssertUnwindSafe(|| dsim_core::run(&self.model, &self.scenario_run, seed, opts))) {
+        match catch_unwind(AssertUnwindSafe(|| {
+            dsim_core::run(&self.model, &self.scenario_run, seed, opts)
+        })) {
             Ok(Ok(report)) => report,
             Ok(Err(e)) => limit_report(seed, e.to_string()),
             Err(payload) => {
@@ -85,12 +96,20 @@ fn limit_report(seed: u64, why: String) -> RunReport {
 
 fn panic_report(seed: u64, message: String) -> RunReport {
     let mut r = empty_report(seed, Verdict::Panic);
-    r.panic = Some(PanicInfo { node: "(checker)".into(), event: 0, at_ns: 0, message });
+    r.panic = Some(PanicInfo {
+        node: "(checker)".into(),
+        event: 0,
+        at_ns: 0,
+        message,
+    });
     r
 }
 
 fn bind<M: Model + 'static>(scenario: &Scenario, model: M) -> anyhow::Result<Box<dyn Runner>> {
-    let bound = Bound { model, scenario_run: scenario.run.clone() };
+    let bound = Bound {
+        model,
+        scenario_run: scenario.run.clone(),
+    };
     scenario.validate_with(&bound.info())?;
     Ok(Box::new(bound))
 }
@@ -106,12 +125,14 @@ pub fn build(scenario: &Scenario) -> anyhow::Result<Box<dyn Runner>> {
         }
         "pingpong" => {
             let cfg = scenario.model_config::<dsim_bench_models::pingpong::PingPongConfig>()?;
-            let model = dsim_bench_models::pingpong::PingPong::new(cfg).map_err(|e| scenario.config_error(e))?;
+            let model = dsim_bench_models::pingpong::PingPong::new(cfg)
+                .map_err(|e| scenario.config_error(e))?;
             bind(scenario, model)
         }
         "heartbeat" => {
             let cfg = scenario.model_config::<dsim_bench_models::heartbeat::HeartbeatConfig>()?;
-            let model = dsim_bench_models::heartbeat::Heartbeat::new(cfg).map_err(|e| scenario.config_error(e))?;
+            let model = dsim_bench_models::heartbeat::Heartbeat::new(cfg)
+                .map_err(|e| scenario.config_error(e))?;
             bind(scenario, model)
         }
         other => {
@@ -119,7 +140,13 @@ pub fn build(scenario: &Scenario) -> anyhow::Result<Box<dyn Runner>> {
             let hint = crate::suggest::did_you_mean(other, &names)
                 .map(|s| format!("did you mean `{s}`?"))
                 .unwrap_or_else(|| format!("models: {}", names.join(", ")));
-            Err(scenario.error_at(&["model"], format!("unknown model `{other}`"), Some(hint)).into())
+            Err(scenario
+                .error_at(
+                    &["model", "name"],
+                    format!("unknown model `{other}`"),
+                    Some(hint),
+                )
+                .into())
         }
     }
 }

@@ -50,9 +50,14 @@ pub trait Invariant<N: Node> {
 pub enum CheckResult {
     Valid,
     /// The history is impossible; the words say why, naming the ops.
-    Invalid { detail: String, nodes: Vec<NodeId> },
+    Invalid {
+        detail: String,
+        nodes: Vec<NodeId>,
+    },
     /// The checker ran out of budget before it could decide.
-    Unknown { detail: String },
+    Unknown {
+        detail: String,
+    },
 }
 
 /// A check a model offers, for `dsim explain` and for did-you-mean on typos.

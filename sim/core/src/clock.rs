@@ -43,7 +43,8 @@ impl Clock {
 
     pub fn set_drift(&mut self, now_ns: u64, drift_ppm: i64) {
         self.drift_acc_ns = self.drift_acc_ns.saturating_add(
-            ((now_ns.saturating_sub(self.drift_base_ns) as i128) * self.drift_ppm as i128 / PPM) as i64,
+            ((now_ns.saturating_sub(self.drift_base_ns) as i128) * self.drift_ppm as i128 / PPM)
+                as i64,
         );
         self.drift_base_ns = now_ns;
         self.drift_ppm = drift_ppm.clamp(-999_999, 1_000_000);

@@ -22,7 +22,9 @@ pub enum Latency {
 
 impl Default for Latency {
     fn default() -> Self {
-        Latency::Constant { value: Duration::from_ms(1) }
+        Latency::Constant {
+            value: Duration::from_ms(1),
+        }
     }
 }
 
@@ -105,7 +107,9 @@ pub struct DiskConfig {
 impl Default for DiskConfig {
     fn default() -> Self {
         DiskConfig {
-            fsync_latency: Latency::Constant { value: Duration::from_ms(2) },
+            fsync_latency: Latency::Constant {
+                value: Duration::from_ms(2),
+            },
             crash: CrashMode::Synced,
             capacity_bytes: 1 << 30,
         }
@@ -128,7 +132,8 @@ impl Default for TopologyConfig {
 }
 
 /// The two phases of a run (`[run]`): faults happen during `fault_phase`; then every fault
-/// is lifted and crashed nodes restart, and the `heal_phase` gives liveness its chance.
+/// is lifted (partitions healed, crashed nodes restarted, paused nodes resumed, clocks set
+/// right, slow links and disks restored) and the `heal_phase` gives liveness its chance.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PhaseConfig {
@@ -138,7 +143,10 @@ pub struct PhaseConfig {
 
 impl Default for PhaseConfig {
     fn default() -> Self {
-        PhaseConfig { fault_phase: Duration::from_secs(60), heal_phase: Duration::from_secs(20) }
+        PhaseConfig {
+            fault_phase: Duration::from_secs(60),
+            heal_phase: Duration::from_secs(20),
+        }
     }
 }
 
@@ -174,7 +182,14 @@ pub enum FaultKind {
 
 impl FaultKind {
     pub const ALL: [&'static str; 9] = [
-        "crash", "restart", "pause", "partition", "heal", "clock-jump", "clock-drift", "slow",
+        "crash",
+        "restart",
+        "pause",
+        "partition",
+        "heal",
+        "clock-jump",
+        "clock-drift",
+        "slow",
         "disk",
     ];
     pub fn name(self) -> &'static str {
@@ -203,7 +218,7 @@ pub enum PartitionShape {
     /// majority and a minority that cannot talk to each other.
     MajorityMinority,
     /// Two halves that each talk to one bridge node, but not to each other (Jepsen's
-    /// "bridge"): the bridge is the first target node.
+    /// "bridge"): the bridge is drawn at random from the pool.
     Bridge,
     /// Messages from `target` to `to` are dropped; the other way still works.
     OneWay,
@@ -291,8 +306,8 @@ fn default_jump() -> Duration {
 #[serde(default, deny_unknown_fields)]
 pub struct Limits {
     pub max_events: u64,
-    /// Virtual time after which the run stops with an error. Defaults to the end of the
-    /// heal phase plus a margin; the run normally ends at the heal phase's end.
+    /// The longest run allowed: the loader refuses `fault_phase + heal_phase` above it, and
+    /// the engine stops with a limit error if virtual time ever passes it.
     pub max_time: Option<Duration>,
     pub max_nodes: u32,
     pub max_queue: u64,
@@ -305,7 +320,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_events: 50_000_000,
-            max_time: None,
+            max_time: Some(Duration(30 * crate::units::DAY)),
             max_nodes: 100_000,
             max_queue: 10_000_000,
             max_message_bytes: 16 << 20,

@@ -21,7 +21,9 @@ pub struct Digest {
 
 impl Default for Digest {
     fn default() -> Self {
-        Digest { state: 0x6473_696d_2d76_3031 } // "dsim-v01"
+        Digest {
+            state: 0x6473_696d_2d76_3031,
+        } // "dsim-v01"
     }
 }
 
@@ -60,7 +62,9 @@ impl Hasher for Digest {
     fn write(&mut self, bytes: &[u8]) {
         let mut chunks = bytes.chunks_exact(8);
         for c in &mut chunks {
-            self.word(u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]));
+            self.word(u64::from_le_bytes([
+                c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7],
+            ]));
         }
         let rest = chunks.remainder();
         if !rest.is_empty() {

@@ -38,7 +38,8 @@ struct File {
 impl File {
     fn sync(&mut self) {
         self.durable.truncate(self.agree_len);
-        self.durable.extend_from_slice(&self.current[self.agree_len..]);
+        self.durable
+            .extend_from_slice(&self.current[self.agree_len..]);
         self.agree_len = self.current.len();
         self.unsynced_ends.clear();
     }
@@ -71,7 +72,12 @@ pub struct Disk {
 
 impl Disk {
     pub fn new(capacity_bytes: u64) -> Self {
-        Disk { files: BTreeMap::new(), capacity_bytes, full: false, slow_factor: 1 }
+        Disk {
+            files: BTreeMap::new(),
+            capacity_bytes,
+            full: false,
+            slow_factor: 1,
+        }
     }
 
     fn used_bytes(&self) -> u64 {
@@ -183,7 +189,8 @@ impl Disk {
             };
             f.crash_keep(keep);
         }
-        self.files.retain(|_, f| !f.current.is_empty() || !f.durable.is_empty());
+        self.files
+            .retain(|_, f| !f.current.is_empty() || !f.durable.is_empty());
     }
 
     /// Fault: the cache is lost now (a disk that lied about its write cache).
@@ -196,8 +203,12 @@ impl Disk {
     /// Fault: the last unsynced write of one random dirty file is cut at a random byte, and
     /// what is left becomes durable.
     pub(crate) fn tear_write(&mut self, rng: &mut SimRng) -> Option<String> {
-        let dirty: Vec<String> =
-            self.files.iter().filter(|(_, f)| f.is_dirty()).map(|(n, _)| n.clone()).collect();
+        let dirty: Vec<String> = self
+            .files
+            .iter()
+            .filter(|(_, f)| f.is_dirty())
+            .map(|(n, _)| n.clone())
+            .collect();
         if dirty.is_empty() {
             return None;
         }
@@ -211,8 +222,12 @@ impl Disk {
 
     /// Fault: one durable byte flips.
     pub(crate) fn corrupt(&mut self, rng: &mut SimRng) -> Option<(String, usize)> {
-        let candidates: Vec<String> =
-            self.files.iter().filter(|(_, f)| !f.durable.is_empty()).map(|(n, _)| n.clone()).collect();
+        let candidates: Vec<String> = self
+            .files
+            .iter()
+            .filter(|(_, f)| !f.durable.is_empty())
+            .map(|(n, _)| n.clone())
+            .collect();
         if candidates.is_empty() {
             return None;
         }
@@ -254,7 +269,10 @@ mod tests {
             d.append("log", b"cc").unwrap();
             d.crash(CrashMode::RandomPrefix, &mut derive(seed, "d"));
             let got = d.read("log").unwrap().to_vec();
-            assert!([&b"aa"[..], b"aabb", b"aabbcc"].contains(&got.as_slice()), "{got:?}");
+            assert!(
+                [&b"aa"[..], b"aabb", b"aabbcc"].contains(&got.as_slice()),
+                "{got:?}"
+            );
         }
     }
 
@@ -271,7 +289,10 @@ mod tests {
             assert!(b"abcdef".starts_with(&got) && got.len() >= 2);
             seen.insert(got.len());
         }
-        assert!(seen.len() > 2, "torn crashes should cut at several places: {seen:?}");
+        assert!(
+            seen.len() > 2,
+            "torn crashes should cut at several places: {seen:?}"
+        );
     }
 
     #[test]

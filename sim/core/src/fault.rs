@@ -30,7 +30,11 @@ pub struct FaultError {
 }
 
 fn err(field: &'static str, message: impl Into<String>, hint: Option<&str>) -> FaultError {
-    FaultError { field, message: message.into(), hint: hint.map(str::to_string) }
+    FaultError {
+        field,
+        message: message.into(),
+        hint: hint.map(str::to_string),
+    }
 }
 
 fn selector(field: &'static str, text: &str) -> Result<Selector, FaultError> {
@@ -51,14 +55,24 @@ pub fn parse_signed_duration(text: &str) -> Result<i64, String> {
 
 impl PlannedFault {
     pub fn compile(spec: &FaultSpec) -> Result<PlannedFault, FaultError> {
-        let target = spec.target.as_deref().map(|t| selector("target", t)).transpose()?;
+        let target = spec
+            .target
+            .as_deref()
+            .map(|t| selector("target", t))
+            .transpose()?;
         let to = spec.to.as_deref().map(|t| selector("to", t)).transpose()?;
         let offset_ns = spec
             .offset
             .as_deref()
             .map(parse_signed_duration)
             .transpose()
-            .map_err(|m| err("offset", m, Some("write a signed duration such as \"-2s\" or \"500ms\"")))?
+            .map_err(|m| {
+                err(
+                    "offset",
+                    m,
+                    Some("write a signed duration such as \"-2s\" or \"500ms\""),
+                )
+            })?
             .unwrap_or(0);
         let needs_target = !matches!(spec.kind, FaultKind::Heal);
         if needs_target && target.is_none() && spec.kind != FaultKind::Partition {
@@ -73,33 +87,66 @@ impl PlannedFault {
                 return Err(err(
                     "kind",
                     "a `disk` fault needs `disk = ...`",
-                    Some("one of \"lose-unsynced\", \"torn-write\", \"corrupt\", \"full\", \"slow\""),
+                    Some(
+                        "one of \"lose-unsynced\", \"torn-write\", \"corrupt\", \"full\", \"slow\"",
+                    ),
                 ))
             }
             FaultKind::ClockJump if spec.offset.is_none() => {
-                return Err(err("kind", "a `clock-jump` needs an `offset`", Some("e.g. offset = \"-2s\"")))
+                return Err(err(
+                    "kind",
+                    "a `clock-jump` needs an `offset`",
+                    Some("e.g. offset = \"-2s\""),
+                ))
             }
             FaultKind::ClockDrift if spec.drift_ppm.is_none() => {
-                return Err(err("kind", "a `clock-drift` needs `drift_ppm`", Some("e.g. drift_ppm = 50000 (5% fast)")))
+                return Err(err(
+                    "kind",
+                    "a `clock-drift` needs `drift_ppm`",
+                    Some("e.g. drift_ppm = 50000 (5% fast)"),
+                ))
             }
             FaultKind::Pause if spec.duration.is_none() => {
-                return Err(err("kind", "a `pause` needs a `duration`", Some("e.g. duration = \"5s\"")))
+                return Err(err(
+                    "kind",
+                    "a `pause` needs a `duration`",
+                    Some("e.g. duration = \"5s\""),
+                ))
             }
             _ => {}
         }
         if let Some(d) = spec.drift_ppm {
             if d <= -1_000_000 || d > 1_000_000 {
-                return Err(err("drift_ppm", format!("drift_ppm {d} is out of range"), Some("a clock cannot stop or run backwards: use -999999..=1000000")));
+                return Err(err(
+                    "drift_ppm",
+                    format!("drift_ppm {d} is out of range"),
+                    Some("a clock cannot stop or run backwards: use -999999..=1000000"),
+                ));
             }
         }
         if spec.factor == Some(0) {
-            return Err(err("factor", "factor 0 would make time stand still", Some("use 2 or more")));
+            return Err(err(
+                "factor",
+                "factor 0 would make time stand still",
+                Some("use 2 or more"),
+            ));
         }
         if spec.shape == Some(PartitionShape::OneWay) && target.is_none() {
-            return Err(err("shape", "a one-way partition needs a `target` (the sending side)", None));
+            return Err(err(
+                "shape",
+                "a one-way partition needs a `target` (the sending side)",
+                None,
+            ));
         }
         if spec.shape.is_some() && spec.kind != FaultKind::Partition {
-            return Err(err("shape", format!("`shape` only applies to partitions, not `{}`", spec.kind.name()), None));
+            return Err(err(
+                "shape",
+                format!(
+                    "`shape` only applies to partitions, not `{}`",
+                    spec.kind.name()
+                ),
+                None,
+            ));
         }
         Ok(PlannedFault {
             at_ns: spec.at.0,
@@ -117,6 +164,9 @@ impl PlannedFault {
 
     /// The selectors this fault uses, for validation against the model.
     pub fn selectors(&self) -> impl Iterator<Item = (&'static str, &Selector)> {
-        self.target.iter().map(|s| ("target", s)).chain(self.to.iter().map(|s| ("to", s)))
+        self.target
+            .iter()
+            .map(|s| ("target", s))
+            .chain(self.to.iter().map(|s| ("to", s)))
     }
 }

@@ -28,6 +28,9 @@ pub struct NodeSpec {
 
 impl NodeSpec {
     pub fn new(name: impl Into<String>, role: &'static str) -> Self {
-        NodeSpec { name: name.into(), role }
+        NodeSpec {
+            name: name.into(),
+            role,
+        }
     }
 }

@@ -27,7 +27,12 @@ pub trait Model: Send + Sync {
     }
 
     /// Resolves one of the model's own selectors, or None when it names nothing now.
-    fn select(&self, _view: &View<'_, Self::Node>, _name: &str, _arg: Option<&str>) -> Option<Vec<NodeId>> {
+    fn select(
+        &self,
+        _view: &View<'_, Self::Node>,
+        _name: &str,
+        _arg: Option<&str>,
+    ) -> Option<Vec<NodeId>> {
         None
     }
 
@@ -68,7 +73,15 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    pub fn new(key: &'static str, message: impl Into<String>, hint: impl Into<Option<String>>) -> Self {
-        ConfigError { key, message: message.into(), hint: hint.into() }
+    pub fn new(
+        key: &'static str,
+        message: impl Into<String>,
+        hint: impl Into<Option<String>>,
+    ) -> Self {
+        ConfigError {
+            key,
+            message: message.into(),
+            hint: hint.into(),
+        }
     }
 }

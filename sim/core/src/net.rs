@@ -106,7 +106,9 @@ impl NodeSet {
     }
     pub fn ids(&self) -> impl Iterator<Item = NodeId> + '_ {
         self.words.iter().enumerate().flat_map(|(w, word)| {
-            (0..64).filter(move |b| word & (1u64 << b) != 0).map(move |b| NodeId((w * 64 + b) as u32))
+            (0..64)
+                .filter(move |b| word & (1u64 << b) != 0)
+                .map(move |b| NodeId((w * 64 + b) as u32))
         })
     }
 }
@@ -133,7 +135,10 @@ impl Cut {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fate {
     /// Deliver after these delays (two when duplicated).
-    Deliver { delay_ns: u64, duplicate_delay_ns: Option<u64> },
+    Deliver {
+        delay_ns: u64,
+        duplicate_delay_ns: Option<u64>,
+    },
     Lost,
     Partitioned,
 }
@@ -220,19 +225,29 @@ impl Network {
         } else {
             None
         };
-        Fate::Deliver { delay_ns: delay, duplicate_delay_ns }
+        Fate::Deliver {
+            delay_ns: delay,
+            duplicate_delay_ns,
+        }
     }
 
     #[inline]
-    fn delay(&self, rng: &mut SimRng, from: NodeId, to: NodeId, same_rack: bool, same_zone: bool) -> u64 {
+    fn delay(
+        &self,
+        rng: &mut SimRng,
+        from: NodeId,
+        to: NodeId,
+        same_rack: bool,
+        same_zone: bool,
+    ) -> u64 {
         let mut d = self.latency.sample(rng);
         if !same_zone {
-            d += self.cross_zone_ns;
+            d = d.saturating_add(self.cross_zone_ns);
         } else if !same_rack {
-            d += self.cross_rack_ns;
+            d = d.saturating_add(self.cross_rack_ns);
         }
         if chance(rng, self.reorder) {
-            d += self.reorder_delay_ns;
+            d = d.saturating_add(self.reorder_delay_ns);
         }
         let slow = self.slow_factor[from.index()].max(self.slow_factor[to.index()]) as u64;
         d.saturating_mul(slow)
@@ -280,7 +295,10 @@ mod tests {
 
     #[test]
     fn lognormal_matches_its_percentiles() {
-        let s = Sampler::new(&Latency::Lognormal { p50: Duration(2 * MS), p99: Duration(20 * MS) });
+        let s = Sampler::new(&Latency::Lognormal {
+            p50: Duration(2 * MS),
+            p99: Duration(20 * MS),
+        });
         let mut rng = derive(1, "lat");
         let mut v: Vec<u64> = (0..20_000).map(|_| s.sample(&mut rng)).collect();
         v.sort();
@@ -292,7 +310,10 @@ mod tests {
 
     #[test]
     fn normal_matches_its_percentiles() {
-        let s = Sampler::new(&Latency::Normal { p50: Duration(10 * MS), p99: Duration(15 * MS) });
+        let s = Sampler::new(&Latency::Normal {
+            p50: Duration(10 * MS),
+            p99: Duration(15 * MS),
+        });
         let mut rng = derive(2, "lat");
         let mut v: Vec<u64> = (0..20_000).map(|_| s.sample(&mut rng)).collect();
         v.sort();
@@ -315,7 +336,10 @@ mod tests {
         for _ in 0..10_000 {
             match n.route(&mut rng, NodeId(0), NodeId(1), true, true) {
                 Fate::Lost => lost += 1,
-                Fate::Deliver { duplicate_delay_ns: Some(_), .. } => dup += 1,
+                Fate::Deliver {
+                    duplicate_delay_ns: Some(_),
+                    ..
+                } => dup += 1,
                 _ => {}
             }
         }

@@ -66,16 +66,43 @@ pub struct Observation {
 /// Effects a handler asks for; applied by the engine after the handler returns.
 #[derive(Debug)]
 pub(crate) enum Effect<N: Node> {
-    Send { to: NodeId, msg: N::Msg },
-    SetTimer { timer: N::Timer, after_ns: u64 },
-    CancelTimer { timer: N::Timer },
-    Fsync { token: u64 },
-    Note { kind: &'static str, detail: String },
-    Metric { name: &'static str, value: i64 },
-    Invoke { call: N::Call, id: OpId },
-    Complete { id: OpId, outcome: Outcome, ret: Option<N::Ret> },
-    Applied { id: OpId },
-    Reached { mark: &'static str },
+    Send {
+        to: NodeId,
+        msg: N::Msg,
+    },
+    SetTimer {
+        timer: N::Timer,
+        after_ns: u64,
+    },
+    CancelTimer {
+        timer: N::Timer,
+    },
+    Fsync {
+        token: u64,
+    },
+    Note {
+        kind: &'static str,
+        detail: String,
+    },
+    Metric {
+        name: &'static str,
+        value: i64,
+    },
+    Invoke {
+        call: N::Call,
+        id: OpId,
+    },
+    Complete {
+        id: OpId,
+        outcome: Outcome,
+        ret: Option<N::Ret>,
+    },
+    Applied {
+        id: OpId,
+    },
+    Reached {
+        mark: &'static str,
+    },
 }
 
 /// The node's whole world during one handler call.
@@ -127,7 +154,10 @@ impl<'a, N: Node> Ctx<'a, N> {
     }
     /// A structured event for the trace and the report ("became-leader", "stored v7").
     pub fn note(&mut self, kind: &'static str, detail: impl Into<String>) {
-        self.effects.push(Effect::Note { kind, detail: detail.into() });
+        self.effects.push(Effect::Note {
+            kind,
+            detail: detail.into(),
+        });
     }
     /// A sample of a time series for plots (`("version", 7)`).
     pub fn metric(&mut self, name: &'static str, value: i64) {

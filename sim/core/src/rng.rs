@@ -75,7 +75,9 @@ mod tests {
         let mut r = derive(1, "x");
         assert!(!chance(&mut r, Probability::ZERO));
         assert!(chance(&mut r, Probability::ONE));
-        let hits = (0..10_000).filter(|_| chance(&mut r, Probability::one_in(10))).count();
+        let hits = (0..10_000)
+            .filter(|_| chance(&mut r, Probability::one_in(10)))
+            .count();
         assert!((800..1200).contains(&hits), "{hits}");
     }
 }

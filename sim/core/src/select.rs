@@ -22,7 +22,10 @@ pub enum Selector {
     Rack(u32),
     Zone(u32),
     /// A selector the model resolves.
-    Model { name: String, arg: Option<String> },
+    Model {
+        name: String,
+        arg: Option<String>,
+    },
 }
 
 impl fmt::Display for Selector {
@@ -46,8 +49,9 @@ impl fmt::Display for Selector {
 }
 
 /// The engine's own selector names, for did-you-mean.
-pub const BUILTIN: [&str; 9] =
-    ["all", "node", "role", "random", "minority", "majority", "rack", "zone", "none"];
+pub const BUILTIN: [&str; 8] = [
+    "all", "node", "role", "random", "minority", "majority", "rack", "zone",
+];
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum SelectorError {
@@ -78,7 +82,9 @@ impl Selector {
             None => (s, None),
         };
         if name.is_empty()
-            || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
         {
             return Err(SelectorError::Malformed(text.into()));
         }
@@ -103,7 +109,10 @@ impl Selector {
             "majority" => Selector::Majority(arg),
             "rack" => Selector::Rack(num(arg)?),
             "zone" => Selector::Zone(num(arg)?),
-            _ => Selector::Model { name: name.to_string(), arg },
+            _ => Selector::Model {
+                name: name.to_string(),
+                arg,
+            },
         })
     }
 }
@@ -116,14 +125,29 @@ mod tests {
     fn parses_every_form() {
         assert_eq!(Selector::parse("all").unwrap(), Selector::All);
         assert_eq!(Selector::parse("random").unwrap(), Selector::Random(None));
-        assert_eq!(Selector::parse("random(replica)").unwrap(), Selector::Random(Some("replica".into())));
-        assert_eq!(Selector::parse("node(replica-1)").unwrap(), Selector::Node("replica-1".into()));
+        assert_eq!(
+            Selector::parse("random(replica)").unwrap(),
+            Selector::Random(Some("replica".into()))
+        );
+        assert_eq!(
+            Selector::parse("node(replica-1)").unwrap(),
+            Selector::Node("replica-1".into())
+        );
         assert_eq!(Selector::parse("rack(2)").unwrap(), Selector::Rack(2));
         assert_eq!(
             Selector::parse("leader(topic-0)").unwrap(),
-            Selector::Model { name: "leader".into(), arg: Some("topic-0".into()) }
+            Selector::Model {
+                name: "leader".into(),
+                arg: Some("topic-0".into())
+            }
         );
-        for s in ["all", "random(replica)", "minority", "rack(1)", "leader(t-0)"] {
+        for s in [
+            "all",
+            "random(replica)",
+            "minority",
+            "rack(1)",
+            "leader(t-0)",
+        ] {
             assert_eq!(Selector::parse(s).unwrap().to_string(), s);
         }
     }

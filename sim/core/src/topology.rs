@@ -30,7 +30,9 @@ impl Topology {
         let racks_n = cfg.racks.max(1);
         let zones_n = cfg.zones.max(1);
         let mut graph = UnGraph::new_undirected();
-        let zones: Vec<_> = (0..zones_n).map(|z| graph.add_node(Vertex::Zone(z))).collect();
+        let zones: Vec<_> = (0..zones_n)
+            .map(|z| graph.add_node(Vertex::Zone(z)))
+            .collect();
         let racks: Vec<_> = (0..racks_n)
             .map(|r| {
                 let v = graph.add_node(Vertex::Rack(r));
@@ -47,7 +49,13 @@ impl Topology {
             rack_of.push(r);
             zone_of.push(r % zones_n);
         }
-        Topology { graph, racks, zones, rack_of, zone_of }
+        Topology {
+            graph,
+            racks,
+            zones,
+            rack_of,
+            zone_of,
+        }
     }
 
     #[inline]
@@ -66,7 +74,9 @@ impl Topology {
 
     /// The nodes in a rack, walking the graph.
     pub fn nodes_in_rack(&self, rack: u32) -> Vec<NodeId> {
-        let Some(&v) = self.racks.get(rack as usize) else { return Vec::new() };
+        let Some(&v) = self.racks.get(rack as usize) else {
+            return Vec::new();
+        };
         let mut out: Vec<NodeId> = self
             .graph
             .neighbors(v)
@@ -81,7 +91,9 @@ impl Topology {
 
     /// The nodes in a zone: its racks' nodes.
     pub fn nodes_in_zone(&self, zone: u32) -> Vec<NodeId> {
-        let Some(&z) = self.zones.get(zone as usize) else { return Vec::new() };
+        let Some(&z) = self.zones.get(zone as usize) else {
+            return Vec::new();
+        };
         let mut out = Vec::new();
         for r in self.graph.neighbors(z) {
             if let Vertex::Rack(rack) = self.graph[r] {
@@ -110,7 +122,10 @@ mod tests {
         assert_eq!(t.nodes_in_rack(0), vec![NodeId(0), NodeId(3), NodeId(6)]);
         assert_eq!(t.nodes_in_rack(1), vec![NodeId(1), NodeId(4)]);
         // racks 0 and 2 are in zone 0
-        assert_eq!(t.nodes_in_zone(0), vec![NodeId(0), NodeId(2), NodeId(3), NodeId(5), NodeId(6)]);
+        assert_eq!(
+            t.nodes_in_zone(0),
+            vec![NodeId(0), NodeId(2), NodeId(3), NodeId(5), NodeId(6)]
+        );
         assert!(t.same_zone(NodeId(0), NodeId(2)));
         assert!(!t.same_rack(NodeId(0), NodeId(2)));
         assert!(t.nodes_in_rack(9).is_empty());

@@ -11,14 +11,49 @@ use serde::Serialize;
 #[derive(Serialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum TraceLine<'a> {
-    Header { dsim: &'a str, scenario: &'a str, scenario_hash: &'a str, seed: u64, model: &'a str },
-    Nodes { nodes: Vec<(&'a str, &'a str)> },
-    Event { i: u64, t: u64, seq: u64, kind: &'a str, node: Option<&'a str>, detail: &'a str },
-    Note { t: u64, node: &'a str, kind: &'a str, detail: &'a str },
-    Fault { t: u64, kind: &'a str, nodes: &'a [String], detail: &'a str },
+    Header {
+        dsim: &'a str,
+        scenario: &'a str,
+        scenario_hash: &'a str,
+        seed: u64,
+        model: &'a str,
+    },
+    Nodes {
+        nodes: Vec<(&'a str, &'a str)>,
+    },
+    Event {
+        i: u64,
+        t: u64,
+        seq: u64,
+        kind: &'a str,
+        node: Option<&'a str>,
+        detail: &'a str,
+    },
+    Note {
+        t: u64,
+        node: &'a str,
+        kind: &'a str,
+        detail: &'a str,
+    },
+    Fault {
+        t: u64,
+        kind: &'a str,
+        nodes: &'a [String],
+        detail: &'a str,
+    },
     /// A client's operation starts (`outcome` None) or ends (ok / fail / info).
-    Op { t: u64, node: &'a str, op: u64, outcome: Option<&'a str>, detail: &'a str },
-    Footer { digest: &'a str, verdict: &'a str, events: u64 },
+    Op {
+        t: u64,
+        node: &'a str,
+        op: u64,
+        outcome: Option<&'a str>,
+        detail: &'a str,
+    },
+    Footer {
+        digest: &'a str,
+        verdict: &'a str,
+        events: u64,
+    },
 }
 
 /// Where trace lines go.
@@ -35,7 +70,11 @@ pub struct JsonLines<W: Write> {
 
 impl<W: Write> JsonLines<W> {
     pub fn new(out: W) -> Self {
-        JsonLines { out, error: None, lines: 0 }
+        JsonLines {
+            out,
+            error: None,
+            lines: 0,
+        }
     }
     pub fn finish(mut self) -> std::io::Result<W> {
         if let Some(e) = self.error.take() {
@@ -51,7 +90,9 @@ impl<W: Write> TraceSink for JsonLines<W> {
         if self.error.is_some() {
             return;
         }
-        let r = serde_json::to_writer(&mut self.out, line).map_err(std::io::Error::from).and_then(|_| self.out.write_all(b"\n"));
+        let r = serde_json::to_writer(&mut self.out, line)
+            .map_err(std::io::Error::from)
+            .and_then(|_| self.out.write_all(b"\n"));
         match r {
             Ok(()) => self.lines += 1,
             Err(e) => self.error = Some(e),

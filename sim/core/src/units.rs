@@ -41,11 +41,16 @@ impl fmt::Display for Duration {
     }
 }
 
-/// Renders nanoseconds in the largest unit that keeps three significant decimals:
-/// `1.500s`, `250ms`, `17us`.
+/// Renders nanoseconds readably: whole days, hours or minutes when exact ("7d", "2h",
+/// "5m"), else seconds, milliseconds or microseconds with up to three decimals ("90s",
+/// "1.500s", "250ms", "17us").
 pub fn format_ns(ns: u64) -> String {
-    let units = [(DAY, "d"), (HOUR, "h"), (MIN, "m"), (SEC, "s"), (MS, "ms"), (US, "us")];
-    for (size, name) in units {
+    for (size, name) in [(DAY, "d"), (HOUR, "h"), (MIN, "m")] {
+        if ns >= size && ns % size == 0 {
+            return format!("{}{name}", ns / size);
+        }
+    }
+    for (size, name) in [(SEC, "s"), (MS, "ms"), (US, "us")] {
         if ns >= size {
             let whole = ns / size;
             let frac = (ns % size) * 1000 / size;
@@ -201,7 +206,9 @@ pub fn parse_probability(text: &str) -> Result<Probability, ProbabilityError> {
         if n > d {
             return Err(ProbabilityError::OutOfRange(text.into()));
         }
-        return Ok(Probability(((n * PPB as u64 + d / 2) / d) as u32));
+        // u128: n * 10^9 overflows u64 for fractions with large terms.
+        let ppb = (n as u128 * PPB as u128 + d as u128 / 2) / d as u128;
+        return Ok(Probability(ppb as u32));
     }
     let x: f64 = s
         .parse()
@@ -255,10 +262,22 @@ mod tests {
 
     #[test]
     fn durations_refuse_nonsense() {
-        assert!(matches!(parse_duration("10"), Err(DurationError::NoUnit(_))));
-        assert!(matches!(parse_duration("10 sec"), Err(DurationError::BadUnit(..))));
-        assert!(matches!(parse_duration("ms"), Err(DurationError::BadNumber(_))));
-        assert!(matches!(parse_duration("99999999999d"), Err(DurationError::Overflow(_))));
+        assert!(matches!(
+            parse_duration("10"),
+            Err(DurationError::NoUnit(_))
+        ));
+        assert!(matches!(
+            parse_duration("10 sec"),
+            Err(DurationError::BadUnit(..))
+        ));
+        assert!(matches!(
+            parse_duration("ms"),
+            Err(DurationError::BadNumber(_))
+        ));
+        assert!(matches!(
+            parse_duration("99999999999d"),
+            Err(DurationError::Overflow(_))
+        ));
     }
 
     #[test]
@@ -269,6 +288,10 @@ mod tests {
         assert!(parse_probability("2").is_err());
         assert!(parse_probability("3/2").is_err());
         assert!(parse_probability("1/0").is_err());
+        assert_eq!(
+            parse_probability("20000000000/20000000000").unwrap(),
+            Probability::ONE
+        );
     }
 
     #[test]
@@ -276,5 +299,8 @@ mod tests {
         assert_eq!(format_ns(1_500 * MS), "1.500s");
         assert_eq!(format_ns(250 * MS), "250ms");
         assert_eq!(format_ns(12), "12ns");
+        assert_eq!(format_ns(90 * SEC), "90s");
+        assert_eq!(format_ns(2 * HOUR), "2h");
+        assert_eq!(format_ns(7 * DAY), "7d");
     }
 }

@@ -265,7 +265,8 @@ impl<'a, N: Node> View<'a, N> {
         (0..self.slots.len() as u32).map(NodeId)
     }
     pub fn with_role<'b>(&'b self, role: &'b str) -> impl Iterator<Item = NodeId> + 'b {
-        self.ids().filter(move |id| self.slots[id.index()].spec.role == role)
+        self.ids()
+            .filter(move |id| self.slots[id.index()].spec.role == role)
     }
     pub fn name(&self, id: NodeId) -> &'a str {
         &self.slots[id.index()].spec.name
@@ -278,9 +279,22 @@ impl<'a, N: Node> View<'a, N> {
 /// Events of the queue.
 enum Ev<N: Node> {
     Start(NodeId),
-    Deliver { from: NodeId, to: NodeId, msg: N::Msg, record: Option<usize> },
-    Timer { node: NodeId, timer: N::Timer, gen: u64 },
-    Io { node: NodeId, incarnation: u32, token: u64 },
+    Deliver {
+        from: NodeId,
+        to: NodeId,
+        msg: N::Msg,
+        record: Option<usize>,
+    },
+    Timer {
+        node: NodeId,
+        timer: N::Timer,
+        gen: u64,
+    },
+    Io {
+        node: NodeId,
+        incarnation: u32,
+        token: u64,
+    },
     Fault(usize),
     Undo(Undo),
     Nemesis,
@@ -298,7 +312,16 @@ enum Undo {
 }
 
 /// Event kinds, as tags in the digest and names in the trace.
-const TAGS: [&str; 8] = ["start", "deliver", "timer", "io", "fault", "undo", "nemesis", "heal-phase"];
+const TAGS: [&str; 8] = [
+    "start",
+    "deliver",
+    "timer",
+    "io",
+    "fault",
+    "undo",
+    "nemesis",
+    "heal-phase",
+];
 
 impl<N: Node> Ev<N> {
     fn tag(&self) -> u64 {
@@ -385,26 +408,40 @@ struct World<'m, 'o, M: Model> {
 type Armed<N> = (String, Box<dyn Invariant<N>>, bool);
 
 /// Runs one scenario with one seed.
-pub fn run<M: Model>(model: &M, cfg: &RunConfig, seed: u64, opts: RunOptions<'_>) -> Result<RunReport, WorldError> {
+pub fn run<M: Model>(
+    model: &M,
+    cfg: &RunConfig,
+    seed: u64,
+    opts: RunOptions<'_>,
+) -> Result<RunReport, WorldError> {
     let mut w = World::new(model, cfg, seed, opts)?;
     let stop = w.run_loop();
     Ok(w.finish(stop))
 }
 
 impl<'m, 'o, M: Model> World<'m, 'o, M> {
-    fn new(model: &'m M, cfg: &'m RunConfig, seed: u64, opts: RunOptions<'o>) -> Result<Self, WorldError> {
+    fn new(
+        model: &'m M,
+        cfg: &'m RunConfig,
+        seed: u64,
+        opts: RunOptions<'o>,
+    ) -> Result<Self, WorldError> {
         let specs = model.nodes();
         if specs.is_empty() {
             return Err(WorldError::NoNodes);
         }
         if specs.len() > cfg.limits.max_nodes as usize {
-            return Err(WorldError::TooManyNodes { nodes: specs.len(), limit: cfg.limits.max_nodes });
+            return Err(WorldError::TooManyNodes {
+                nodes: specs.len(),
+                limit: cfg.limits.max_nodes,
+            });
         }
         let mut invariants = Vec::new();
         for name in &cfg.checks.always {
-            let inv = model
-                .always(name)
-                .ok_or_else(|| WorldError::UnknownCheck { kind: "always", name: name.clone() })?;
+            let inv = model.always(name).ok_or_else(|| WorldError::UnknownCheck {
+                kind: "always",
+                name: name.clone(),
+            })?;
             invariants.push((name.clone(), inv, false));
         }
         let slots = specs
@@ -466,7 +503,9 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
             w.queue.push(f.at_ns, Ev::Fault(i));
         }
         if let Some(nem) = &cfg.nemesis {
-            let first = w.fault_rng.gen_range(nem.interval_min.0..=nem.interval_max.0.max(nem.interval_min.0));
+            let first = w
+                .fault_rng
+                .gen_range(nem.interval_min.0..=nem.interval_max.0.max(nem.interval_min.0));
             if first < cfg.phases.fault_phase.0 {
                 w.queue.push(first, Ev::Nemesis);
             }
@@ -483,11 +522,19 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
     fn run_loop(&mut self) -> Option<Stop> {
         let end_ns = self.cfg.phases.end_ns();
         let max_events = self.cfg.limits.max_events;
+        let max_time_ns = self.cfg.limits.max_time.map(|d| d.0).unwrap_or(u64::MAX);
         while let Some(item) = self.queue.pop() {
             if item.at_ns > end_ns {
                 break;
             }
             self.now_ns = item.at_ns;
+            if self.now_ns > max_time_ns {
+                return Some(Stop::Limit(format!(
+                    "virtual time reached {}, past `[limits] max_time` = {}",
+                    format_ns(self.now_ns),
+                    format_ns(max_time_ns)
+                )));
+            }
             if self.events >= max_events {
                 return Some(Stop::Limit(format!(
                     "the run reached {} events, the limit set by `[limits] max_events`, at {}; raise it or shorten the run",
@@ -531,7 +578,9 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
         let name = |id: NodeId| self.specs[id.index()].name.clone();
         let (node, detail) = match ev {
             Ev::Start(n) => (Some(name(*n)), String::new()),
-            Ev::Deliver { from, to, msg, .. } => (Some(name(*to)), format!("from {}: {:?}", name(*from), msg)),
+            Ev::Deliver { from, to, msg, .. } => {
+                (Some(name(*to)), format!("from {}: {:?}", name(*from), msg))
+            }
             Ev::Timer { node, timer, .. } => (Some(name(*node)), format!("{timer:?}")),
             Ev::Io { node, token, .. } => (Some(name(*node)), format!("fsync {token}")),
             Ev::Fault(i) => (None, format!("{:?}", self.cfg.faults[*i].kind)),
@@ -548,19 +597,34 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
             ));
         }
         if let Some(sink) = self.opts.trace.as_deref_mut() {
-            sink.line(&TraceLine::Event { i: index, t: at_ns, seq, kind, node: node.as_deref(), detail: &detail });
+            sink.line(&TraceLine::Event {
+                i: index,
+                t: at_ns,
+                seq,
+                kind,
+                node: node.as_deref(),
+                detail: &detail,
+            });
         }
     }
 
     fn view(&self) -> View<'_, M::Node> {
-        View { slots: &self.slots, now_ns: self.now_ns, topology: &self.topology }
+        View {
+            slots: &self.slots,
+            now_ns: self.now_ns,
+            topology: &self.topology,
+        }
     }
 
     fn check_always(&mut self, index: u64, node: NodeId) {
         if self.invariants.is_empty() {
             return;
         }
-        let view = View { slots: &self.slots, now_ns: self.now_ns, topology: &self.topology };
+        let view = View {
+            slots: &self.slots,
+            now_ns: self.now_ns,
+            topology: &self.topology,
+        };
         for (name, inv, fired) in self.invariants.iter_mut() {
             if *fired {
                 continue;
@@ -586,7 +650,12 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
                 self.boot(id);
                 self.call(index, id, |n, ctx| n.on_start(ctx))
             }
-            Ev::Deliver { from, to, msg, record } => {
+            Ev::Deliver {
+                from,
+                to,
+                msg,
+                record,
+            } => {
                 self.digest.word(from.0 as u64);
                 self.digest.word(to.0 as u64);
                 self.digest.value(&msg);
@@ -597,7 +666,12 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
                         return Ok(());
                     }
                     Status::Paused => {
-                        slot.deferred.push(Ev::Deliver { from, to, msg, record });
+                        slot.deferred.push(Ev::Deliver {
+                            from,
+                            to,
+                            msg,
+                            record,
+                        });
                         return Ok(());
                     }
                     Status::Up => {}
@@ -627,13 +701,21 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
                 self.counters.timers += 1;
                 self.call(index, node, |n, ctx| n.on_timer(ctx, timer))
             }
-            Ev::Io { node, incarnation, token } => {
+            Ev::Io {
+                node,
+                incarnation,
+                token,
+            } => {
                 let slot = &mut self.slots[node.index()];
                 if slot.incarnation != incarnation || slot.status == Status::Down {
                     return Ok(());
                 }
                 if slot.status == Status::Paused {
-                    slot.deferred.push(Ev::Io { node, incarnation, token });
+                    slot.deferred.push(Ev::Io {
+                        node,
+                        incarnation,
+                        token,
+                    });
                     return Ok(());
                 }
                 let ok = !slot.disk.full;
@@ -681,7 +763,9 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
         f: impl FnOnce(&mut M::Node, &mut Ctx<'_, M::Node>),
     ) -> Result<(), Stop> {
         let slot = &mut self.slots[id.index()];
-        let Some(node) = slot.node.as_mut() else { return Ok(()) };
+        let Some(node) = slot.node.as_mut() else {
+            return Ok(());
+        };
         let local_now_ns = slot.clock.local(self.now_ns);
         let mut effects = std::mem::take(&mut self.effects);
         let result = {
@@ -715,7 +799,11 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
         r
     }
 
-    fn apply_effects(&mut self, id: NodeId, effects: &mut Vec<Effect<M::Node>>) -> Result<(), Stop> {
+    fn apply_effects(
+        &mut self,
+        id: NodeId,
+        effects: &mut Vec<Effect<M::Node>>,
+    ) -> Result<(), Stop> {
         for e in effects.drain(..) {
             match e {
                 Effect::Send { to, msg } => self.send(id, to, msg)?,
@@ -725,7 +813,14 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
                     let gen = slot.timer_gen;
                     let at = self.now_ns.saturating_add(slot.clock.real_delay(after_ns));
                     slot.timers.insert(timer.clone(), gen);
-                    self.queue.push(at, Ev::Timer { node: id, timer, gen });
+                    self.queue.push(
+                        at,
+                        Ev::Timer {
+                            node: id,
+                            timer,
+                            gen,
+                        },
+                    );
                 }
                 Effect::CancelTimer { timer } => {
                     self.slots[id.index()].timers.remove(&timer);
@@ -733,9 +828,19 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
                 Effect::Fsync { token } => {
                     self.counters.fsyncs += 1;
                     let slot = &self.slots[id.index()];
-                    let delay = self.fsync.sample(&mut self.disk_rng).saturating_mul(slot.disk.slow_factor as u64);
+                    let delay = self
+                        .fsync
+                        .sample(&mut self.disk_rng)
+                        .saturating_mul(slot.disk.slow_factor as u64);
                     let incarnation = slot.incarnation;
-                    self.queue.push(self.now_ns + delay, Ev::Io { node: id, incarnation, token });
+                    self.queue.push(
+                        self.now_ns.saturating_add(delay),
+                        Ev::Io {
+                            node: id,
+                            incarnation,
+                            token,
+                        },
+                    );
                 }
                 Effect::Note { kind, detail } => {
                     if let Some(sink) = self.opts.trace.as_deref_mut() {
@@ -747,23 +852,43 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
                         });
                     }
                     if self.opts.record {
-                        self.notes.push(NoteRecord { at_ns: self.now_ns, node: id.0, kind, detail });
+                        self.notes.push(NoteRecord {
+                            at_ns: self.now_ns,
+                            node: id.0,
+                            kind,
+                            detail,
+                        });
                     }
                 }
                 Effect::Metric { name, value } => {
                     if self.opts.record {
-                        self.samples.push(Sample { at_ns: self.now_ns, node: id.0, name, value });
+                        self.samples.push(Sample {
+                            at_ns: self.now_ns,
+                            node: id.0,
+                            name,
+                            value,
+                        });
                     }
                 }
                 Effect::Invoke { call, id: op } => {
                     if let Some(sink) = self.opts.trace.as_deref_mut() {
                         let detail = format!("{call:?}");
-                        sink.line(&TraceLine::Op { t: self.now_ns, node: &self.specs[id.index()].name, op: op.0, outcome: None, detail: &detail });
+                        sink.line(&TraceLine::Op {
+                            t: self.now_ns,
+                            node: &self.specs[id.index()].name,
+                            op: op.0,
+                            outcome: None,
+                            detail: &detail,
+                        });
                     }
                     let got = self.history.invoke(id, call, self.now_ns);
                     debug_assert_eq!(got, op);
                 }
-                Effect::Complete { id: op, outcome, ret } => {
+                Effect::Complete {
+                    id: op,
+                    outcome,
+                    ret,
+                } => {
                     if let Some(sink) = self.opts.trace.as_deref_mut() {
                         let detail = format!("{ret:?}");
                         let word = match outcome {
@@ -771,7 +896,13 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
                             crate::history::Outcome::Fail => "fail",
                             crate::history::Outcome::Info => "info",
                         };
-                        sink.line(&TraceLine::Op { t: self.now_ns, node: &self.specs[id.index()].name, op: op.0, outcome: Some(word), detail: &detail });
+                        sink.line(&TraceLine::Op {
+                            t: self.now_ns,
+                            node: &self.specs[id.index()].name,
+                            op: op.0,
+                            outcome: Some(word),
+                            detail: &detail,
+                        });
                     }
                     self.history.complete(op, outcome, ret, self.now_ns);
                 }
@@ -833,12 +964,31 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
                 self.digest.word(2);
                 self.counters.partitioned += 1;
             }
-            Fate::Deliver { delay_ns, duplicate_delay_ns } => {
+            Fate::Deliver {
+                delay_ns,
+                duplicate_delay_ns,
+            } => {
                 if let Some(d2) = duplicate_delay_ns {
                     self.counters.duplicated += 1;
-                    self.queue.push(self.now_ns + d2, Ev::Deliver { from, to, msg: msg.clone(), record: None });
+                    self.queue.push(
+                        self.now_ns.saturating_add(d2),
+                        Ev::Deliver {
+                            from,
+                            to,
+                            msg: msg.clone(),
+                            record: None,
+                        },
+                    );
                 }
-                self.queue.push(self.now_ns + delay_ns, Ev::Deliver { from, to, msg, record });
+                self.queue.push(
+                    self.now_ns.saturating_add(delay_ns),
+                    Ev::Deliver {
+                        from,
+                        to,
+                        msg,
+                        record,
+                    },
+                );
             }
         }
         Ok(())
@@ -847,13 +997,26 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
     // ---- faults -------------------------------------------------------------------
 
     fn record_fault(&mut self, kind: &str, nodes: &[NodeId], detail: String) {
-        let names: Vec<String> = nodes.iter().map(|n| self.specs[n.index()].name.clone()).collect();
+        let names: Vec<String> = nodes
+            .iter()
+            .map(|n| self.specs[n.index()].name.clone())
+            .collect();
         self.digest.value(kind);
         self.digest.value(&names);
         if let Some(sink) = self.opts.trace.as_deref_mut() {
-            sink.line(&TraceLine::Fault { t: self.now_ns, kind, nodes: &names, detail: &detail });
+            sink.line(&TraceLine::Fault {
+                t: self.now_ns,
+                kind,
+                nodes: &names,
+                detail: &detail,
+            });
         }
-        self.faults.push(FaultRecord { at_ns: self.now_ns, kind: kind.to_string(), nodes: names, detail });
+        self.faults.push(FaultRecord {
+            at_ns: self.now_ns,
+            kind: kind.to_string(),
+            nodes: names,
+            detail,
+        });
     }
 
     /// Nodes a selector names now. `want` filters the pool (e.g. only running nodes for a crash).
@@ -875,15 +1038,23 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
                 .unwrap_or_default(),
             Selector::Role(r) => role_pool(self, &Some(r.clone())),
             Selector::Random(r) => {
-                let pool: Vec<NodeId> =
-                    role_pool(self, r).into_iter().filter(|id| want(self.slots[id.index()].status)).collect();
-                pool.choose(&mut self.fault_rng).map(|id| vec![*id]).unwrap_or_default()
+                let pool: Vec<NodeId> = role_pool(self, r)
+                    .into_iter()
+                    .filter(|id| want(self.slots[id.index()].status))
+                    .collect();
+                pool.choose(&mut self.fault_rng)
+                    .map(|id| vec![*id])
+                    .unwrap_or_default()
             }
             Selector::Minority(r) | Selector::Majority(r) => {
                 let mut pool = role_pool(self, r);
                 pool.shuffle(&mut self.fault_rng);
                 let n = pool.len();
-                let k = if matches!(sel, Selector::Minority(_)) { (n.saturating_sub(1)) / 2 } else { n / 2 + 1 };
+                let k = if matches!(sel, Selector::Minority(_)) {
+                    (n.saturating_sub(1)) / 2
+                } else {
+                    n / 2 + 1
+                };
                 pool.truncate(k);
                 pool
             }
@@ -891,7 +1062,9 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
             Selector::Zone(z) => self.topology.nodes_in_zone(*z),
             Selector::Model { name, arg } => {
                 let view = self.view();
-                self.model.select(&view, name, arg.as_deref()).unwrap_or_default()
+                self.model
+                    .select(&view, name, arg.as_deref())
+                    .unwrap_or_default()
             }
         };
         if !matches!(sel, Selector::Random(_)) {
@@ -911,7 +1084,7 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
             (Some(sel), _) => self.resolve(sel, any),
             (None, _) => Vec::new(),
         };
-        let until = f.duration_ns.map(|d| self.now_ns + d);
+        let until = f.duration_ns.map(|d| self.now_ns.saturating_add(d));
         let sel_text = f.target.as_ref().map(|s| s.to_string()).unwrap_or_default();
         match f.kind {
             FaultKind::Crash => {
@@ -932,8 +1105,15 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
                     self.slots[id.index()].status = Status::Paused;
                     self.counters.pauses += 1;
                 }
-                self.record_fault("pause", &targets, format!("{source}: for {}", format_ns(f.duration_ns.unwrap_or(0))));
-                self.queue.push(until.unwrap_or(self.now_ns), Ev::Undo(Undo::Resume(targets)));
+                self.record_fault(
+                    "pause",
+                    &targets,
+                    format!("{source}: for {}", format_ns(f.duration_ns.unwrap_or(0))),
+                );
+                self.queue.push(
+                    until.unwrap_or(self.now_ns),
+                    Ev::Undo(Undo::Resume(targets)),
+                );
             }
             FaultKind::Partition => {
                 let (cut, members, detail) = self.partition(f, &targets);
@@ -951,16 +1131,31 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
                 for &id in &targets {
                     self.slots[id.index()].clock.jump(f.offset_ns);
                 }
-                self.record_fault("clock-jump", &targets, format!("{source}: by {}{}", if f.offset_ns < 0 { "-" } else { "+" }, format_ns(f.offset_ns.unsigned_abs())));
+                self.record_fault(
+                    "clock-jump",
+                    &targets,
+                    format!(
+                        "{source}: by {}{}",
+                        if f.offset_ns < 0 { "-" } else { "+" },
+                        format_ns(f.offset_ns.unsigned_abs())
+                    ),
+                );
                 if let Some(t) = until {
-                    self.queue.push(t, Ev::Undo(Undo::Clock(targets, -f.offset_ns)));
+                    self.queue
+                        .push(t, Ev::Undo(Undo::Clock(targets, -f.offset_ns)));
                 }
             }
             FaultKind::ClockDrift => {
                 for &id in &targets {
-                    self.slots[id.index()].clock.set_drift(self.now_ns, f.drift_ppm);
+                    self.slots[id.index()]
+                        .clock
+                        .set_drift(self.now_ns, f.drift_ppm);
                 }
-                self.record_fault("clock-drift", &targets, format!("{source}: {} ppm", f.drift_ppm));
+                self.record_fault(
+                    "clock-drift",
+                    &targets,
+                    format!("{source}: {} ppm", f.drift_ppm),
+                );
                 if let Some(t) = until {
                     self.queue.push(t, Ev::Undo(Undo::Drift(targets)));
                 }
@@ -969,7 +1164,11 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
                 for &id in &targets {
                     self.net.slow_factor[id.index()] = f.factor.max(1);
                 }
-                self.record_fault("slow", &targets, format!("{source}: {}x slower network", f.factor));
+                self.record_fault(
+                    "slow",
+                    &targets,
+                    format!("{source}: {}x slower network", f.factor),
+                );
                 if let Some(t) = until {
                     self.queue.push(t, Ev::Undo(Undo::Slow(targets)));
                 }
@@ -995,7 +1194,11 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
                         DiskFault::Slow => slot.disk.slow_factor = f.factor.max(1),
                     }
                 }
-                self.record_fault("disk", &targets, format!("{source}: {which:?} {}", details.join(", ")));
+                self.record_fault(
+                    "disk",
+                    &targets,
+                    format!("{source}: {which:?} {}", details.join(", ")),
+                );
                 if let (Some(t), DiskFault::Full | DiskFault::Slow) = (until, which) {
                     self.queue.push(t, Ev::Undo(Undo::Disk(targets)));
                 }
@@ -1004,11 +1207,18 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
     }
 
     /// Builds the cut for a partition fault. Returns (cut id, nodes on the cut-off side, words).
-    fn partition(&mut self, f: &PlannedFault, targets: &[NodeId]) -> (Option<u64>, Vec<NodeId>, String) {
+    fn partition(
+        &mut self,
+        f: &PlannedFault,
+        targets: &[NodeId],
+    ) -> (Option<u64>, Vec<NodeId>, String) {
         self.counters.partitions += 1;
         let all: Vec<NodeId> = (0..self.slots.len() as u32).map(NodeId).collect();
         let name = |w: &Self, ids: &[NodeId]| -> String {
-            ids.iter().map(|i| w.specs[i.index()].name.as_str()).collect::<Vec<_>>().join(", ")
+            ids.iter()
+                .map(|i| w.specs[i.index()].name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         };
         match f.shape {
             PartitionShape::Isolate => {
@@ -1018,28 +1228,59 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
                 let a = NodeSet::from_ids(targets.iter().copied());
                 let b = NodeSet::from_ids(all.iter().copied().filter(|i| !a.contains(*i)));
                 let cut = self.net.add_cut(a, b, false);
-                (Some(cut), targets.to_vec(), format!("isolated {}", name(self, targets)))
+                (
+                    Some(cut),
+                    targets.to_vec(),
+                    format!("isolated {}", name(self, targets)),
+                )
             }
             PartitionShape::OneWay => {
                 let to = match &f.to {
                     Some(sel) => self.resolve(sel, |_| true),
-                    None => all.iter().copied().filter(|i| !targets.contains(i)).collect(),
+                    None => all
+                        .iter()
+                        .copied()
+                        .filter(|i| !targets.contains(i))
+                        .collect(),
                 };
-                let cut = self.net.add_cut(NodeSet::from_ids(targets.iter().copied()), NodeSet::from_ids(to.iter().copied()), true);
-                (Some(cut), targets.to_vec(), format!("one-way: {} cannot reach {}", name(self, targets), name(self, &to)))
+                let cut = self.net.add_cut(
+                    NodeSet::from_ids(targets.iter().copied()),
+                    NodeSet::from_ids(to.iter().copied()),
+                    true,
+                );
+                (
+                    Some(cut),
+                    targets.to_vec(),
+                    format!(
+                        "one-way: {} cannot reach {}",
+                        name(self, targets),
+                        name(self, &to)
+                    ),
+                )
             }
             PartitionShape::MajorityMinority | PartitionShape::Bridge => {
                 // The pool is the target (or the fault role); the other nodes (clients) are
                 // dealt to the two sides at random, as clients near one side or the other.
                 let mut pool = if targets.is_empty() {
                     let role = self.model.fault_role();
-                    all.iter().copied().filter(|i| self.slots[i.index()].spec.role == role).collect()
+                    all.iter()
+                        .copied()
+                        .filter(|i| self.slots[i.index()].spec.role == role)
+                        .collect()
                 } else {
                     targets.to_vec()
                 };
                 pool.shuffle(&mut self.fault_rng);
-                let bridge = if f.shape == PartitionShape::Bridge && !pool.is_empty() { Some(pool.remove(0)) } else { None };
-                let small = if bridge.is_some() { pool.len() / 2 } else { pool.len().saturating_sub(1) / 2 };
+                let bridge = if f.shape == PartitionShape::Bridge && !pool.is_empty() {
+                    Some(pool.remove(0))
+                } else {
+                    None
+                };
+                let small = if bridge.is_some() {
+                    pool.len() / 2
+                } else {
+                    pool.len().saturating_sub(1) / 2
+                };
                 let mut side_a: Vec<NodeId> = pool[..small].to_vec();
                 let mut side_b: Vec<NodeId> = pool[small..].to_vec();
                 for id in all.iter().copied() {
@@ -1054,10 +1295,23 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
                 }
                 side_a.sort();
                 side_b.sort();
-                let cut = self.net.add_cut(NodeSet::from_ids(side_a.iter().copied()), NodeSet::from_ids(side_b.iter().copied()), false);
+                let cut = self.net.add_cut(
+                    NodeSet::from_ids(side_a.iter().copied()),
+                    NodeSet::from_ids(side_b.iter().copied()),
+                    false,
+                );
                 let detail = match bridge {
-                    Some(b) => format!("bridge {}: [{}] | [{}]", self.specs[b.index()].name, name(self, &side_a), name(self, &side_b)),
-                    None => format!("minority [{}] | majority [{}]", name(self, &side_a), name(self, &side_b)),
+                    Some(b) => format!(
+                        "bridge {}: [{}] | [{}]",
+                        self.specs[b.index()].name,
+                        name(self, &side_a),
+                        name(self, &side_b)
+                    ),
+                    None => format!(
+                        "minority [{}] | majority [{}]",
+                        name(self, &side_a),
+                        name(self, &side_b)
+                    ),
                 };
                 (Some(cut), side_a, detail)
             }
@@ -1158,12 +1412,16 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
     }
 
     fn nemesis_tick(&mut self) {
-        let Some(nem) = self.cfg.nemesis.as_ref() else { return };
+        let Some(nem) = self.cfg.nemesis.as_ref() else {
+            return;
+        };
         if self.healing || nem.kinds.is_empty() {
             return;
         }
         let kind = nem.kinds[self.fault_rng.gen_range(0..nem.kinds.len())];
-        let duration = self.fault_rng.gen_range(nem.duration_min.0..=nem.duration_max.0.max(nem.duration_min.0));
+        let duration = self
+            .fault_rng
+            .gen_range(nem.duration_min.0..=nem.duration_max.0.max(nem.duration_min.0));
         let role = nem.role.clone();
         let room = (nem.max_faulty as usize).saturating_sub(self.faulty_now());
         let mut f = PlannedFault {
@@ -1182,7 +1440,11 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
         match kind {
             FaultKind::Crash | FaultKind::Pause => apply = room >= 1,
             FaultKind::Partition => {
-                let shapes = [PartitionShape::Isolate, PartitionShape::MajorityMinority, PartitionShape::Bridge];
+                let shapes = [
+                    PartitionShape::Isolate,
+                    PartitionShape::MajorityMinority,
+                    PartitionShape::Bridge,
+                ];
                 f.shape = shapes[self.fault_rng.gen_range(0..shapes.len())];
                 let pool = role.as_deref().unwrap_or(self.model.fault_role());
                 let pool_n = self.slots.iter().filter(|s| s.spec.role == pool).count();
@@ -1205,7 +1467,11 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
             }
             FaultKind::ClockDrift => f.drift_ppm = self.fault_rng.gen_range(-200_000..=200_000),
             FaultKind::Disk => {
-                let kinds = if nem.disk.is_empty() { &[DiskFault::LoseUnsynced][..] } else { &nem.disk[..] };
+                let kinds = if nem.disk.is_empty() {
+                    &[DiskFault::LoseUnsynced][..]
+                } else {
+                    &nem.disk[..]
+                };
                 f.disk = Some(kinds[self.fault_rng.gen_range(0..kinds.len())]);
             }
             FaultKind::Restart | FaultKind::Heal | FaultKind::Slow => {}
@@ -1225,11 +1491,17 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
                     self.nemesis_isolated.insert(*id);
                 }
                 let cut_id = cut.id;
-                self.queue.push(self.now_ns + duration, Ev::Undo(Undo::Heal(cut_id, members)));
+                self.queue.push(
+                    self.now_ns.saturating_add(duration),
+                    Ev::Undo(Undo::Heal(cut_id, members)),
+                );
             }
         }
-        let next = self.now_ns
-            + self.fault_rng.gen_range(nem.interval_min.0..=nem.interval_max.0.max(nem.interval_min.0)).max(1);
+        let next = self.now_ns.saturating_add(
+            self.fault_rng
+                .gen_range(nem.interval_min.0..=nem.interval_max.0.max(nem.interval_min.0))
+                .max(1),
+        );
         if next < self.cfg.phases.fault_phase.0 {
             self.queue.push(next, Ev::Nemesis);
         }
@@ -1240,10 +1512,20 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
         self.healing = true;
         let cuts = self.net.heal_all();
         self.nemesis_isolated.clear();
-        let down: Vec<NodeId> = (0..self.slots.len() as u32).map(NodeId).filter(|i| self.slots[i.index()].status == Status::Down).collect();
-        let paused: Vec<NodeId> = (0..self.slots.len() as u32).map(NodeId).filter(|i| self.slots[i.index()].status == Status::Paused).collect();
+        let down: Vec<NodeId> = (0..self.slots.len() as u32)
+            .map(NodeId)
+            .filter(|i| self.slots[i.index()].status == Status::Down)
+            .collect();
+        let paused: Vec<NodeId> = (0..self.slots.len() as u32)
+            .map(NodeId)
+            .filter(|i| self.slots[i.index()].status == Status::Paused)
+            .collect();
         for s in self.slots.iter_mut() {
+            // Clocks are set right again: drift stops and any jump is undone (as an NTP
+            // step would), so a clock may move backwards here.
             s.clock.set_drift(self.now_ns, 0);
+            let skew = s.clock.skew_ns(self.now_ns);
+            s.clock.jump(-skew);
             s.disk.full = false;
             s.disk.slow_factor = 1;
         }
@@ -1253,7 +1535,11 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
         self.record_fault(
             "heal-phase",
             &[],
-            format!("faults lifted: {cuts} partition(s) healed, {} node(s) restarted, {} resumed", down.len(), paused.len()),
+            format!(
+                "faults lifted: {cuts} partition(s) healed, {} node(s) restarted, {} resumed",
+                down.len(),
+                paused.len()
+            ),
         );
         self.resume(&paused);
         self.restart_all(&down);
@@ -1270,9 +1556,14 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
             Some(Stop::Limit(l)) => limit = Some(l),
             None => {
                 let checks = &self.cfg.checks;
-                let view = View { slots: &self.slots, now_ns: self.now_ns, topology: &self.topology };
+                let view = View {
+                    slots: &self.slots,
+                    now_ns: self.now_ns,
+                    topology: &self.topology,
+                };
                 for name in &checks.eventually {
-                    if let Some((detail, nodes)) = self.model.eventually(name, &view, &self.history) {
+                    if let Some((detail, nodes)) = self.model.eventually(name, &view, &self.history)
+                    {
                         self.violations.push(Violation {
                             invariant: name.clone(),
                             class: CheckClass::Liveness,
@@ -1296,7 +1587,12 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
                     }
                 }
                 for name in &checks.history {
-                    match self.model.check_history(name, &view, &self.history, self.cfg.limits.checker_budget) {
+                    match self.model.check_history(
+                        name,
+                        &view,
+                        &self.history,
+                        self.cfg.limits.checker_budget,
+                    ) {
                         CheckResult::Valid => {}
                         CheckResult::Invalid { detail, nodes } => self.violations.push(Violation {
                             invariant: name.clone(),
@@ -1306,7 +1602,9 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
                             nodes,
                             detail,
                         }),
-                        CheckResult::Unknown { detail } => unknown.push(format!("{name}: {detail}")),
+                        CheckResult::Unknown { detail } => {
+                            unknown.push(format!("{name}: {detail}"))
+                        }
                     }
                 }
             }
@@ -1315,11 +1613,23 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
             Verdict::Panic
         } else if limit.is_some() {
             Verdict::Limit
-        } else if self.violations.iter().any(|v| v.class == CheckClass::Safety) {
+        } else if self
+            .violations
+            .iter()
+            .any(|v| v.class == CheckClass::Safety)
+        {
             Verdict::Violation
-        } else if self.violations.iter().any(|v| v.class == CheckClass::Liveness) {
+        } else if self
+            .violations
+            .iter()
+            .any(|v| v.class == CheckClass::Liveness)
+        {
             Verdict::Liveness
-        } else if self.violations.iter().any(|v| v.class == CheckClass::Sometimes) {
+        } else if self
+            .violations
+            .iter()
+            .any(|v| v.class == CheckClass::Sometimes)
+        {
             Verdict::NeverReached
         } else if !unknown.is_empty() {
             Verdict::Unknown
@@ -1342,22 +1652,44 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
             ("pauses", c.pauses),
             ("partitions", c.partitions),
             ("history_ops", self.history.len() as i64),
-            ("history_ok", self.history.ops.iter().filter(|o| o.is_ok()).count() as i64),
-            ("history_indeterminate", self.history.ops.iter().filter(|o| o.is_indeterminate()).count() as i64),
+            (
+                "history_ok",
+                self.history.ops.iter().filter(|o| o.is_ok()).count() as i64,
+            ),
+            (
+                "history_indeterminate",
+                self.history
+                    .ops
+                    .iter()
+                    .filter(|o| o.is_indeterminate())
+                    .count() as i64,
+            ),
         ] {
             metrics.insert(k.to_string(), v);
         }
         let observations = if self.opts.record {
             self.slots
                 .iter()
-                .map(|s| (s.spec.name.clone(), s.node.as_ref().map(|n| n.observe()).unwrap_or(Observation { state: "down", fields: Vec::new() })))
+                .map(|s| {
+                    (
+                        s.spec.name.clone(),
+                        s.node.as_ref().map(|n| n.observe()).unwrap_or(Observation {
+                            state: "down",
+                            fields: Vec::new(),
+                        }),
+                    )
+                })
                 .collect()
         } else {
             Vec::new()
         };
         let digest = self.digest.hex();
         if let Some(sink) = self.opts.trace.as_deref_mut() {
-            sink.line(&TraceLine::Footer { digest: &digest, verdict: verdict.name(), events: self.events });
+            sink.line(&TraceLine::Footer {
+                digest: &digest,
+                verdict: verdict.name(),
+                events: self.events,
+            });
         }
         RunReport {
             seed: self.seed,

@@ -31,7 +31,14 @@ pub struct ScenarioError {
 impl ScenarioError {
     /// An error that is not at a place in the file.
     pub fn whole_file(file: &str, message: impl Into<String>, hint: Option<String>) -> Self {
-        ScenarioError { file: file.to_string(), line: None, col: None, message: message.into(), hint, snippet: None }
+        ScenarioError {
+            file: file.to_string(),
+            line: None,
+            col: None,
+            message: message.into(),
+            hint,
+            snippet: None,
+        }
     }
 
     /// An error at a byte range of `source` (clamped to the source; only its first line is
@@ -58,7 +65,9 @@ impl ScenarioError {
 impl fmt::Display for ScenarioError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (self.line, self.col) {
-            (Some(line), Some(col)) => write!(f, "error: {}:{line}:{col}: {}", self.file, self.message)?,
+            (Some(line), Some(col)) => {
+                write!(f, "error: {}:{line}:{col}: {}", self.file, self.message)?
+            }
             (Some(line), None) => write!(f, "error: {}:{line}: {}", self.file, self.message)?,
             _ => write!(f, "error: {}: {}", self.file, self.message)?,
         }
@@ -68,7 +77,11 @@ impl fmt::Display for ScenarioError {
             write!(f, "\n{pad} |")?;
             let mut lines = snippet.lines();
             if let Some(text) = lines.next() {
-                let label = if number.is_empty() { pad.clone() } else { number.clone() };
+                let label = if number.is_empty() {
+                    pad.clone()
+                } else {
+                    number.clone()
+                };
                 write!(f, "\n{label} | {text}")?;
             }
             for under in lines {
@@ -105,7 +118,10 @@ impl Position {
         let start = floor_boundary(source, span.start);
         let end = floor_boundary(source, span.end.max(start));
         let line_start = source[..start].rfind('\n').map(|i| i + 1).unwrap_or(0);
-        let line_end = source[start..].find('\n').map(|i| start + i).unwrap_or(source.len());
+        let line_end = source[start..]
+            .find('\n')
+            .map(|i| start + i)
+            .unwrap_or(source.len());
         let line = source[..start].matches('\n').count() + 1;
         let before = &source[line_start..start];
         let col = before.chars().count() + 1;
@@ -113,7 +129,10 @@ impl Position {
         let under_end = end.min(line_start + text.len()).max(start);
         let width = source[start..under_end].chars().count().max(1);
         // Keep tabs so that the carets line up under the text.
-        let indent: String = before.chars().map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
+        let indent: String = before
+            .chars()
+            .map(|c| if c == '\t' { '\t' } else { ' ' })
+            .collect();
         let snippet = format!("{text}\n{indent}{}", "^".repeat(width));
         Position { line, col, snippet }
     }
@@ -136,7 +155,7 @@ mod tests {
         let src = "é";
         let p = Position::of(src, 1..100);
         assert_eq!((p.line, p.col), (1, 1));
-        let p = Position::of("", 5..2);
+        let p = Position::of("", Range { start: 5, end: 2 });
         assert_eq!((p.line, p.col), (1, 1));
         assert_eq!(p.snippet, "\n^");
     }

@@ -33,7 +33,11 @@ impl Entry {
 
     /// The name of the key (for an array element, the array's key).
     pub fn key_name(&self) -> Option<&str> {
-        self.path.iter().rev().find(|p| !is_index(p)).map(String::as_str)
+        self.path
+            .iter()
+            .rev()
+            .find(|p| !is_index(p))
+            .map(String::as_str)
     }
 }
 
@@ -62,7 +66,13 @@ impl Index {
             _ => false,
         };
         let text = item.as_str().map(str::to_string);
-        self.entries.push(Entry { path: path.to_vec(), key, value: item.span(), text, header });
+        self.entries.push(Entry {
+            path: path.to_vec(),
+            key,
+            value: item.span(),
+            text,
+            header,
+        });
     }
 
     fn table(&mut self, table: &Table, path: &mut Vec<String>) {
@@ -134,12 +144,16 @@ impl Index {
 
     /// The entry at exactly this key path.
     pub fn find(&self, path: &[&str]) -> Option<&Entry> {
-        self.entries.iter().find(|e| e.path.len() == path.len() && e.path.iter().zip(path).all(|(a, b)| a == b))
+        self.entries
+            .iter()
+            .find(|e| e.path.len() == path.len() && e.path.iter().zip(path).all(|(a, b)| a == b))
     }
 
     /// The entry at this key path, or at its nearest existing parent.
     pub fn find_nearest(&self, path: &[&str]) -> Option<&Entry> {
-        (1..=path.len()).rev().find_map(|n| self.find(&path[..n]).filter(|e| e.span().is_some()))
+        (1..=path.len())
+            .rev()
+            .find_map(|n| self.find(&path[..n]).filter(|e| e.span().is_some()))
     }
 
     /// The key whose own span is `span`.
@@ -149,12 +163,21 @@ impl Index {
 
     /// The innermost entry whose value is `span`, or else contains it.
     pub fn value_at(&self, span: &Range<usize>) -> Option<&Entry> {
-        if let Some(e) = self.entries.iter().rev().find(|e| e.value.as_ref() == Some(span)) {
+        if let Some(e) = self
+            .entries
+            .iter()
+            .rev()
+            .find(|e| e.value.as_ref() == Some(span))
+        {
             return Some(e);
         }
         self.entries
             .iter()
-            .filter(|e| e.value.as_ref().is_some_and(|v| v.start <= span.start && span.end <= v.end))
+            .filter(|e| {
+                e.value
+                    .as_ref()
+                    .is_some_and(|v| v.start <= span.start && span.end <= v.end)
+            })
             .min_by_key(|e| e.value.as_ref().map(|v| v.end - v.start))
     }
 
@@ -162,7 +185,9 @@ impl Index {
     pub fn key_within(&self, name: &str, within: &Range<usize>) -> Option<&Entry> {
         self.entries.iter().find(|e| {
             e.path.last().is_some_and(|k| k == name)
-                && e.key.as_ref().is_some_and(|k| within.start <= k.start && k.end <= within.end)
+                && e.key
+                    .as_ref()
+                    .is_some_and(|k| within.start <= k.start && k.end <= within.end)
         })
     }
 
@@ -171,7 +196,9 @@ impl Index {
         self.entries.iter().find(|e| {
             e.text.as_deref() == Some(text)
                 && e.value.as_ref().is_some_and(|v| {
-                    within.start <= v.start && v.end <= within.end && (v.end - v.start) < (within.end - within.start)
+                    within.start <= v.start
+                        && v.end <= within.end
+                        && (v.end - v.start) < (within.end - within.start)
                 })
         })
     }
@@ -239,7 +266,10 @@ mod tests {
         let p = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         assert_eq!(describe(&p(&[])), "at the top level");
         assert_eq!(describe(&p(&["network"])), "in [network]");
-        assert_eq!(describe(&p(&["network", "latency"])), "in [network.latency]");
+        assert_eq!(
+            describe(&p(&["network", "latency"])),
+            "in [network.latency]"
+        );
         assert_eq!(describe(&p(&["faults", "2"])), "in fault 3");
     }
 }

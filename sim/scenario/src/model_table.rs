@@ -11,8 +11,8 @@ use std::marker::PhantomData;
 
 use serde::de::value::StringDeserializer;
 use serde::de::{
-    self, DeserializeOwned, DeserializeSeed, Deserializer, EnumAccess, IgnoredAny, IntoDeserializer, MapAccess,
-    SeqAccess, Visitor,
+    self, DeserializeOwned, DeserializeSeed, Deserializer, EnumAccess, IgnoredAny,
+    IntoDeserializer, MapAccess, SeqAccess, Visitor,
 };
 use serde::Deserialize;
 
@@ -109,7 +109,11 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for SkipName<D> {
     fn deserialize_option<V: Visitor<'de>>(self, v: V) -> Result<V::Value, D::Error> {
         self.0.deserialize_option(SkipNameVisitor(v))
     }
-    fn deserialize_newtype_struct<V: Visitor<'de>>(self, name: &'static str, v: V) -> Result<V::Value, D::Error> {
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        v: V,
+    ) -> Result<V::Value, D::Error> {
         self.0.deserialize_newtype_struct(name, SkipNameVisitor(v))
     }
     fn deserialize_enum<V: Visitor<'de>>(
@@ -184,7 +188,10 @@ struct SkipNameMap<A>(A);
 impl<'de, A: MapAccess<'de>> MapAccess<'de> for SkipNameMap<A> {
     type Error = A::Error;
 
-    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, A::Error> {
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, A::Error> {
         loop {
             match self.0.next_key::<String>()? {
                 None => return Ok(None),

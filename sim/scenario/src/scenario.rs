@@ -6,8 +6,8 @@ use std::ops::Range;
 use std::path::Path;
 
 use dsim_core::config::{
-    ChecksConfig, DiskConfig, DiskFault, FaultKind, FaultSpec, Limits, NemesisConfig, NetworkConfig, PartitionShape,
-    PhaseConfig, TopologyConfig,
+    ChecksConfig, DiskConfig, DiskFault, FaultKind, FaultSpec, Limits, NemesisConfig,
+    NetworkConfig, PartitionShape, PhaseConfig, TopologyConfig,
 };
 use dsim_core::digest::Digest;
 use dsim_core::fault::PlannedFault;
@@ -133,16 +133,43 @@ const SECTION_KEYS: [(&str, &[&str]); 8] = [
     ("run", &["fault_phase", "heal_phase"]),
     (
         "network",
-        &["latency", "loss", "duplicate", "reorder", "reorder_delay", "cross_rack_delay", "cross_zone_delay"],
+        &[
+            "latency",
+            "loss",
+            "duplicate",
+            "reorder",
+            "reorder_delay",
+            "cross_rack_delay",
+            "cross_zone_delay",
+        ],
     ),
     ("disk", &["fsync_latency", "crash", "capacity_bytes"]),
     ("topology", &["racks", "zones"]),
     (
         "nemesis",
-        &["kinds", "interval_min", "interval_max", "duration_min", "duration_max", "role", "max_faulty", "clock_jump_max"],
+        &[
+            "kinds",
+            "interval_min",
+            "interval_max",
+            "duration_min",
+            "duration_max",
+            "role",
+            "max_faulty",
+            "clock_jump_max",
+        ],
     ),
     ("checks", &["always", "eventually", "sometimes", "history"]),
-    ("limits", &["max_events", "max_time", "max_nodes", "max_queue", "max_message_bytes", "checker_budget"]),
+    (
+        "limits",
+        &[
+            "max_events",
+            "max_time",
+            "max_nodes",
+            "max_queue",
+            "max_message_bytes",
+            "checker_budget",
+        ],
+    ),
     ("expect", &["seeds", "verdict", "invariants"]),
 ];
 
@@ -179,20 +206,24 @@ fn fault_present_keys(spec: &FaultSpec) -> Vec<&'static str> {
 }
 
 fn is_name(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 impl Scenario {
     /// Reads and parses a scenario file. I/O problems are `ScenarioError`s too (no line).
     pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
         let shown = path.display().to_string();
-        let meta = std::fs::metadata(path)
-            .map_err(|e| ScenarioError::whole_file(&shown, format!("cannot read the scenario: {e}"), None))?;
+        let meta = std::fs::metadata(path).map_err(|e| {
+            ScenarioError::whole_file(&shown, format!("cannot read the scenario: {e}"), None)
+        })?;
         if meta.len() > MAX_FILE_BYTES as u64 {
             return Err(too_large(&shown, meta.len()));
         }
-        let bytes = std::fs::read(path)
-            .map_err(|e| ScenarioError::whole_file(&shown, format!("cannot read the scenario: {e}"), None))?;
+        let bytes = std::fs::read(path).map_err(|e| {
+            ScenarioError::whole_file(&shown, format!("cannot read the scenario: {e}"), None)
+        })?;
         let source = match String::from_utf8(bytes) {
             Ok(s) => s,
             Err(e) => {
@@ -225,11 +256,10 @@ impl Scenario {
         let (model, model_table, model_is_table) = match raw.model {
             RawModel::Name(n) => (n, toml::Table::new(), false),
             RawModel::Table(mut t) => {
-                let name = t.remove(NAME_KEY);
-                let name = match name {
+                // A missing or non-string name is reported by `check_header`, at its line.
+                let name = match t.remove(NAME_KEY) {
                     Some(toml::Value::String(s)) => s,
-                    Some(_) => String::new(),
-                    None => String::new(),
+                    _ => String::new(),
                 };
                 (name, t, true)
             }
@@ -289,15 +319,28 @@ impl Scenario {
         }
         match toml::from_str::<ModelOnly<T>>(&self.source) {
             Ok(ModelOnly(Some(t))) => Ok(t),
-            Ok(ModelOnly(None)) => Err(self.error_at(&["model"], "the file has no [model] table", None)),
-            Err(e) => Err(toml_error(&self.path, &self.source, Some(&self.index), &e, TopLevel::Model)),
+            Ok(ModelOnly(None)) => {
+                Err(self.error_at(&["model"], "the file has no [model] table", None))
+            }
+            Err(e) => Err(toml_error(
+                &self.path,
+                &self.source,
+                Some(&self.index),
+                &e,
+                TopLevel::Model,
+            )),
         }
     }
 
     /// An error pointing at a key path, e.g. `&["model", "w"]` or `&["faults", "2", "at"]`
     /// (array elements by their 0-based index). Falls back to the nearest existing parent,
     /// then to line 1.
-    pub fn error_at(&self, key_path: &[&str], message: impl Into<String>, hint: Option<String>) -> ScenarioError {
+    pub fn error_at(
+        &self,
+        key_path: &[&str],
+        message: impl Into<String>,
+        hint: Option<String>,
+    ) -> ScenarioError {
         let span = self.span_of(key_path).unwrap_or(0..0);
         ScenarioError::at_span(&self.path, &self.source, span, message, hint)
     }
@@ -333,13 +376,20 @@ impl Scenario {
                     .find(|(_, _, infos)| infos.iter().any(|c| c.name == name))
                     .map(|(k, _, _)| *k);
                 let hint = match elsewhere {
-                    Some(other) => Some(format!("`{name}` is one of the model's {other} checks: move it to `{other}`")),
-                    None => suggest::hint(name, &offered).or_else(|| Some(format!("the `{}` model has no {kind} checks", self.model))),
+                    Some(other) => Some(format!(
+                        "`{name}` is one of the model's {other} checks: move it to `{other}`"
+                    )),
+                    None => suggest::hint(name, &offered).or_else(|| {
+                        Some(format!("the `{}` model has no {kind} checks", self.model))
+                    }),
                 };
                 let i = i.to_string();
                 return Err(self.error_at(
                     &["checks", kind, &i],
-                    format!("unknown {kind} check `{name}` for the `{}` model", self.model),
+                    format!(
+                        "unknown {kind} check `{name}` for the `{}` model",
+                        self.model
+                    ),
                     hint,
                 ));
             }
@@ -363,19 +413,24 @@ impl Scenario {
         for (i, fault) in self.run.faults.iter().enumerate() {
             for (field, sel) in fault.selectors() {
                 let problem = match sel {
-                    Selector::Node(n) if !info.node_names.iter().any(|x| x == n) => {
-                        Some((format!("no node is named `{n}`"), name_hint(n, &info.node_names, "nodes")))
-                    }
+                    Selector::Node(n) if !info.node_names.iter().any(|x| x == n) => Some((
+                        format!("no node is named `{n}`"),
+                        name_hint(n, &info.node_names, "nodes"),
+                    )),
                     Selector::Role(r)
                     | Selector::Random(Some(r))
                     | Selector::Minority(Some(r))
                     | Selector::Majority(Some(r))
                         if !info.roles.contains(&r.as_str()) =>
                     {
-                        Some((format!("no node has the role `{r}`"), name_hint(r, &info.roles, "roles")))
+                        Some((
+                            format!("no node has the role `{r}`"),
+                            name_hint(r, &info.roles, "roles"),
+                        ))
                     }
                     Selector::Model { name, .. } if !info.selectors.contains(&name.as_str()) => {
-                        let mut known: Vec<&str> = BUILTIN.iter().copied().filter(|b| *b != "none").collect();
+                        let mut known: Vec<&str> =
+                            BUILTIN.iter().copied().filter(|b| *b != "none").collect();
                         known.extend(info.selectors.iter().copied());
                         let hint = did_you_mean(name, &known).map(|s| format!("did you mean `{s}`?")).or_else(|| {
                             Some(format!(
@@ -383,7 +438,13 @@ impl Scenario {
                                 info.selectors.iter().map(|s| format!(", {s}")).collect::<String>()
                             ))
                         });
-                        Some((format!("unknown selector `{name}` (the `{}` model has no such selector)", self.model), hint))
+                        Some((
+                            format!(
+                                "unknown selector `{name}` (the `{}` model has no such selector)",
+                                self.model
+                            ),
+                            hint,
+                        ))
                     }
                     _ => None,
                 };
@@ -411,7 +472,10 @@ impl Scenario {
         if !is_name(&self.name) {
             return Err(self.error_at(
                 &["name"],
-                format!("`{}` is not a scenario name: use lowercase letters, digits and `-`", self.name),
+                format!(
+                    "`{}` is not a scenario name: use lowercase letters, digits and `-`",
+                    self.name
+                ),
                 Some("e.g. name = \"nwr-strict\"".into()),
             ));
         }
@@ -442,7 +506,11 @@ impl Scenario {
             }
         }
         if self.model.trim().is_empty() {
-            return Err(self.error_at(&["model"], "the model's name is empty", Some("e.g. model = \"quorum\"".into())));
+            return Err(self.error_at(
+                &["model"],
+                "the model's name is empty",
+                Some("e.g. model = \"quorum\"".into()),
+            ));
         }
         Ok(())
     }
@@ -458,7 +526,11 @@ impl Scenario {
             ));
         }
         let Some(end) = phases.fault_phase.0.checked_add(phases.heal_phase.0) else {
-            return Err(self.error_at(&["run", "heal_phase"], "the two phases together are too long", None));
+            return Err(self.error_at(
+                &["run", "heal_phase"],
+                "the two phases together are too long",
+                None,
+            ));
         };
         if let Some(p) = run.network.latency.problem() {
             return Err(self.error_at(&["network", "latency"], p, None));
@@ -468,7 +540,11 @@ impl Scenario {
         }
         for (key, v) in [("racks", run.topology.racks), ("zones", run.topology.zones)] {
             if v == 0 {
-                return Err(self.error_at(&["topology", key], format!("{key} is 0: there must be at least one"), None));
+                return Err(self.error_at(
+                    &["topology", key],
+                    format!("{key} is 0: there must be at least one"),
+                    None,
+                ));
             }
         }
         let l = &run.limits;
@@ -480,7 +556,11 @@ impl Scenario {
             ("checker_budget", l.checker_budget),
         ] {
             if v == 0 {
-                return Err(self.error_at(&["limits", key], format!("{key} is 0: nothing could run"), None));
+                return Err(self.error_at(
+                    &["limits", key],
+                    format!("{key} is 0: nothing could run"),
+                    None,
+                ));
             }
         }
         if let Some(max) = l.max_time {
@@ -493,7 +573,10 @@ impl Scenario {
                         human(phases.fault_phase),
                         human(phases.heal_phase)
                     ),
-                    Some(format!("raise it to at least {}, or shorten [run]", human(Duration(end)))),
+                    Some(format!(
+                        "raise it to at least {}, or shorten [run]",
+                        human(Duration(end))
+                    )),
                 ));
             }
         }
@@ -509,7 +592,10 @@ impl Scenario {
             return Err(self.error_at(
                 &["nemesis", "kinds"],
                 "the nemesis has no kinds of fault to draw from",
-                Some(format!("e.g. kinds = [\"crash\", \"partition\"]; kinds: {}", FaultKind::ALL.join(", "))),
+                Some(format!(
+                    "e.g. kinds = [\"crash\", \"partition\"]; kinds: {}",
+                    FaultKind::ALL.join(", ")
+                )),
             ));
         }
         if n.interval_min == Duration::ZERO {
@@ -522,14 +608,22 @@ impl Scenario {
         if n.interval_min > n.interval_max {
             return Err(self.error_at(
                 &["nemesis", "interval_min"],
-                format!("interval_min {} is above interval_max {}", human(n.interval_min), human(n.interval_max)),
+                format!(
+                    "interval_min {} is above interval_max {}",
+                    human(n.interval_min),
+                    human(n.interval_max)
+                ),
                 None,
             ));
         }
         if n.duration_min > n.duration_max {
             return Err(self.error_at(
                 &["nemesis", "duration_min"],
-                format!("duration_min {} is above duration_max {}", human(n.duration_min), human(n.duration_max)),
+                format!(
+                    "duration_min {} is above duration_max {}",
+                    human(n.duration_min),
+                    human(n.duration_max)
+                ),
                 None,
             ));
         }
@@ -545,7 +639,11 @@ impl Scenario {
             ));
         }
         if n.clock_jump_max.0 > i64::MAX as u64 {
-            return Err(self.error_at(&["nemesis", "clock_jump_max"], format!("clock_jump_max {} is too large", human(n.clock_jump_max)), None));
+            return Err(self.error_at(
+                &["nemesis", "clock_jump_max"],
+                format!("clock_jump_max {} is too large", human(n.clock_jump_max)),
+                None,
+            ));
         }
         if !n.disk.is_empty() && !n.kinds.contains(&FaultKind::Disk) {
             return Err(self.error_at(
@@ -565,18 +663,27 @@ impl Scenario {
             let at = |field: &str| -> [String; 3] { ["faults".into(), idx.clone(), field.into()] };
             let err = |field: &str, message: String, hint: Option<String>| {
                 let p = at(field);
-                self.error_at(&[p[0].as_str(), p[1].as_str(), p[2].as_str()], message, hint)
+                self.error_at(
+                    &[p[0].as_str(), p[1].as_str(), p[2].as_str()],
+                    message,
+                    hint,
+                )
             };
             let n = i + 1;
             let kind = spec.kind.name();
             if spec.at >= phase {
                 return Err(err(
                     "at",
-                    format!("fault {n} fires at {}, after the fault phase ends at {}", human(spec.at), human(phase)),
+                    format!(
+                        "fault {n} fires at {}, after the fault phase ends at {}",
+                        human(spec.at),
+                        human(phase)
+                    ),
                     Some("move it earlier, or lengthen [run] fault_phase".into()),
                 ));
             }
-            let planned = PlannedFault::compile(spec).map_err(|e| err(e.field, e.message, e.hint))?;
+            let planned =
+                PlannedFault::compile(spec).map_err(|e| err(e.field, e.message, e.hint))?;
             // Keys the engine would silently ignore for this kind of fault.
             let reads = fault_keys(spec.kind);
             for key in fault_present_keys(spec) {
@@ -584,9 +691,16 @@ impl Scenario {
                     let hint = if reads.is_empty() {
                         format!("a `{kind}` fault takes only `at`; remove `{key}`")
                     } else {
-                        format!("a `{kind}` fault reads {}; remove `{key}`", suggest::list(reads))
+                        format!(
+                            "a `{kind}` fault reads {}; remove `{key}`",
+                            suggest::list(reads)
+                        )
                     };
-                    return Err(err(key, format!("`{key}` has no effect on a `{kind}` fault"), Some(hint)));
+                    return Err(err(
+                        key,
+                        format!("`{key}` has no effect on a `{kind}` fault"),
+                        Some(hint),
+                    ));
                 }
             }
             match spec.kind {
@@ -615,7 +729,9 @@ impl Scenario {
                             Some("remove `factor`".into()),
                         ));
                     }
-                    if spec.duration.is_some() && !matches!(which, DiskFault::Full | DiskFault::Slow) {
+                    if spec.duration.is_some()
+                        && !matches!(which, DiskFault::Full | DiskFault::Slow)
+                    {
                         return Err(err(
                             "duration",
                             "`duration` has no effect on this disk fault: it cannot be undone".into(),
@@ -650,7 +766,10 @@ impl Scenario {
             Some(Verdict::Panic | Verdict::Limit) => {
                 return Err(self.error_at(
                     &["expect", "verdict"],
-                    format!("`{}` cannot be expected: a panic or an exceeded limit is always a failure", e.verdict),
+                    format!(
+                        "`{}` cannot be expected: a panic or an exceeded limit is always a failure",
+                        e.verdict
+                    ),
                     Some(format!("verdicts: {}", EXPECTABLE.join(", "))),
                 ))
             }
@@ -666,8 +785,14 @@ impl Scenario {
         if e.seeds.len() > MAX_EXPECT_SEEDS {
             return Err(self.error_at(
                 &["expect", "seeds"],
-                format!("{} seeds is too many: at most {MAX_EXPECT_SEEDS}", e.seeds.len()),
-                Some("`dsim check` runs every seed of the range; keep it small and sweep separately".into()),
+                format!(
+                    "{} seeds is too many: at most {MAX_EXPECT_SEEDS}",
+                    e.seeds.len()
+                ),
+                Some(
+                    "`dsim check` runs every seed of the range; keep it small and sweep separately"
+                        .into(),
+                ),
             ));
         }
         if verdict == Verdict::Valid && !e.invariants.is_empty() {
@@ -679,9 +804,14 @@ impl Scenario {
         }
         let checks = &self.run.checks;
         for (i, name) in e.invariants.iter().enumerate() {
-            let on = [&checks.always, &checks.eventually, &checks.sometimes, &checks.history]
-                .iter()
-                .any(|l| l.contains(name));
+            let on = [
+                &checks.always,
+                &checks.eventually,
+                &checks.sometimes,
+                &checks.history,
+            ]
+            .iter()
+            .any(|l| l.contains(name));
             if !on {
                 let i = i.to_string();
                 return Err(self.error_at(
@@ -691,7 +821,11 @@ impl Scenario {
                 ));
             }
         }
-        Ok(Expect { seeds: e.seeds, verdict, invariants: e.invariants })
+        Ok(Expect {
+            seeds: e.seeds,
+            verdict,
+            invariants: e.invariants,
+        })
     }
 }
 
@@ -706,7 +840,15 @@ fn human(d: Duration) -> String {
     let units: [(u64, &str); 7] = if ns < 10 * MIN && ns % SEC == 0 {
         [(SEC, "s"); 7]
     } else {
-        [(DAY, "d"), (HOUR, "h"), (MIN, "m"), (SEC, "s"), (MS, "ms"), (US, "us"), (1, "ns")]
+        [
+            (DAY, "d"),
+            (HOUR, "h"),
+            (MIN, "m"),
+            (SEC, "s"),
+            (MS, "ms"),
+            (US, "us"),
+            (1, "ns"),
+        ]
     };
     for (size, name) in units {
         if ns % size == 0 {
@@ -724,7 +866,11 @@ fn name_hint<S: AsRef<str>>(word: &str, names: &[S], what: &str) -> Option<Strin
         return None;
     }
     let shown: Vec<&str> = names.iter().take(8).map(|s| s.as_ref()).collect();
-    let more = if names.len() > shown.len() { format!(", ... ({} in all)", names.len()) } else { String::new() };
+    let more = if names.len() > shown.len() {
+        format!(", ... ({} in all)", names.len())
+    } else {
+        String::new()
+    };
     Some(format!("{what}: {}{more}", shown.join(", ")))
 }
 
@@ -758,8 +904,12 @@ fn toml_error(
     let mut span = given.clone().unwrap_or(0..0);
     span.end = span.end.min(source.len());
     span.start = span.start.min(span.end);
-    let mut message: String =
-        raw.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join("; ");
+    let mut message: String = raw
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("; ");
     let mut hint = None;
     if let Some(u) = Unknown::parse(raw) {
         let mut place = None;
@@ -770,7 +920,9 @@ fn toml_error(
                         span = k;
                     }
                 }
-                place = ix.key_at(&span).map(|e| describe(&e.path[..e.path.len().saturating_sub(1)]));
+                place = ix
+                    .key_at(&span)
+                    .map(|e| describe(&e.path[..e.path.len().saturating_sub(1)]));
             }
             message = match &place {
                 Some(p) => format!("unknown key `{}` {p}", u.name),
@@ -791,7 +943,10 @@ fn toml_error(
             if let Some(ix) = index {
                 let here = source.get(span.clone()).unwrap_or("");
                 if !here.contains(u.name.as_str()) || here.len() > u.name.len() + 2 {
-                    if let Some(v) = ix.string_within(&u.name, &span).and_then(|e| e.value.clone()) {
+                    if let Some(v) = ix
+                        .string_within(&u.name, &span)
+                        .and_then(|e| e.value.clone())
+                    {
                         span = v;
                     }
                 }
@@ -812,7 +967,10 @@ fn toml_error(
             hint = suggest::hint(&u.name, &u.expected);
         }
     } else if let Some(rest) = raw.strip_prefix("missing field ") {
-        let name = backticked(rest).first().map(|s| s.to_string()).unwrap_or_default();
+        let name = backticked(rest)
+            .first()
+            .map(|s| s.to_string())
+            .unwrap_or_default();
         let place = match (index, &given) {
             (Some(ix), Some(g)) if g.end > g.start => ix.value_at(&span).map(|e| describe(&e.path)),
             _ => None,
@@ -852,4 +1010,34 @@ fn toml_error(
         }
     }
     ScenarioError::at_span(file, source, span, message, hint)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The table behind "`loss` belongs in [network]" must follow core's structs.
+    #[test]
+    fn section_keys_are_real_keys() {
+        for (section, keys) in SECTION_KEYS {
+            for key in keys {
+                let src = format!("name = \"t\"\ndescription = \"d\"\nmodel = \"q\"\n[{section}]\n{key} = \"?\"\n");
+                if let Err(e) = Scenario::parse("t.toml", &src) {
+                    assert!(!e.message.contains("unknown key"), "[{section}] {key}: {e}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn durations_read_as_written() {
+        use dsim_core::units::{DAY, MIN, MS, SEC};
+        assert_eq!(human(Duration(90 * SEC)), "90s");
+        assert_eq!(human(Duration(60 * SEC)), "60s");
+        assert_eq!(human(Duration(10 * MIN)), "10m");
+        assert_eq!(human(Duration(1500 * MS)), "1500ms");
+        assert_eq!(human(Duration(7 * DAY)), "7d");
+        assert_eq!(human(Duration(0)), "0s");
+        assert_eq!(human(Duration(3)), "3ns");
+    }
 }

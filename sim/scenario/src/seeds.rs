@@ -78,7 +78,8 @@ impl FromStr for SeedRange {
             if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(bad());
             }
-            t.parse().map_err(|_| SeedRangeError(format!("`{text}`: seeds go up to {}", u64::MAX)))
+            t.parse()
+                .map_err(|_| SeedRangeError(format!("`{text}`: seeds go up to {}", u64::MAX)))
         };
         let (first, last) = match s.split_once("..") {
             Some((a, b)) => (num(a)?, num(b.strip_prefix('=').unwrap_or(b))?),
@@ -132,7 +133,10 @@ mod tests {
         assert_eq!(r.iter().count(), 200);
         assert_eq!(r.to_string(), "1..200");
         assert_eq!("1..=200".parse::<SeedRange>().unwrap(), r);
-        assert_eq!(" 3 .. 4 ".parse::<SeedRange>().unwrap(), SeedRange::new(3, 4));
+        assert_eq!(
+            " 3 .. 4 ".parse::<SeedRange>().unwrap(),
+            SeedRange::new(3, 4)
+        );
         let one: SeedRange = "7".parse().unwrap();
         assert_eq!((one.first, one.last, one.len()), (7, 7, 1));
         assert_eq!(one.to_string(), "7");
@@ -141,7 +145,18 @@ mod tests {
 
     #[test]
     fn refuses_nonsense() {
-        for bad in ["", "..", "1..", "..5", "a..b", "1...5", "-1..5", "1..2..3", "1.5", "99999999999999999999"] {
+        for bad in [
+            "",
+            "..",
+            "1..",
+            "..5",
+            "a..b",
+            "1...5",
+            "-1..5",
+            "1..2..3",
+            "1.5",
+            "99999999999999999999",
+        ] {
             assert!(bad.parse::<SeedRange>().is_err(), "{bad}");
         }
         let e = "9..3".parse::<SeedRange>().unwrap_err();

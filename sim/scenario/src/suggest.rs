@@ -43,7 +43,11 @@ pub fn hint<S: AsRef<str>>(word: &str, candidates: &[S]) -> Option<String> {
 
 /// "`a`, `b`, `c`".
 pub fn list<S: AsRef<str>>(items: &[S]) -> String {
-    items.iter().map(|s| format!("`{}`", s.as_ref())).collect::<Vec<_>>().join(", ")
+    items
+        .iter()
+        .map(|s| format!("`{}`", s.as_ref()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The backticked words of a message, in order.
@@ -72,7 +76,11 @@ impl Unknown {
         let words = backticked(rest);
         let name = (*words.first()?).to_string();
         let expected = words[1..].iter().map(|s| s.to_string()).collect();
-        Some(Unknown { field, name, expected })
+        Some(Unknown {
+            field,
+            name,
+            expected,
+        })
     }
 }
 
@@ -87,8 +95,14 @@ mod tests {
         assert_eq!(did_you_mean("reordr", &keys), Some("reorder"));
         assert_eq!(did_you_mean("reorder-delay", &keys), Some("reorder_delay"));
         assert_eq!(did_you_mean("bandwidth", &keys), None);
-        assert_eq!(did_you_mean("replca", &["replica", "client"]), Some("replica"));
-        assert_eq!(did_you_mean("wrte_back", &["w", "r", "write_back"]), Some("write_back"));
+        assert_eq!(
+            did_you_mean("replca", &["replica", "client"]),
+            Some("replica")
+        );
+        assert_eq!(
+            did_you_mean("wrte_back", &["w", "r", "write_back"]),
+            Some("write_back")
+        );
         assert_eq!(did_you_mean("loss", &keys), None);
         assert_eq!(did_you_mean("", &keys), None);
         assert_eq!(did_you_mean("x", &["w", "r"]), None);
@@ -98,7 +112,14 @@ mod tests {
     #[test]
     fn reads_serde_messages() {
         let u = Unknown::parse("unknown field `los`, expected one of `latency`, `loss`").unwrap();
-        assert_eq!(u, Unknown { field: true, name: "los".into(), expected: vec!["latency".into(), "loss".into()] });
+        assert_eq!(
+            u,
+            Unknown {
+                field: true,
+                name: "los".into(),
+                expected: vec!["latency".into(), "loss".into()]
+            }
+        );
         let u = Unknown::parse("unknown variant `crsh`, expected `crash` or `restart`").unwrap();
         assert!(!u.field);
         assert_eq!(u.expected, ["crash", "restart"]);

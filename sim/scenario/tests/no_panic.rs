@@ -30,12 +30,25 @@ struct Nested {
 
 impl Default for Cfg {
     fn default() -> Self {
-        Cfg { replicas: 3, w: 2, r: 2, write_back: true, op_timeout: Duration::ZERO, nested: None }
+        Cfg {
+            replicas: 3,
+            w: 2,
+            r: 2,
+            write_back: true,
+            op_timeout: Duration::ZERO,
+            nested: None,
+        }
     }
 }
 
-static ALWAYS: [CheckInfo; 1] = [CheckInfo { name: "no-stale-read", about: "" }];
-static HISTORY: [CheckInfo; 1] = [CheckInfo { name: "linearizable", about: "" }];
+static ALWAYS: [CheckInfo; 1] = [CheckInfo {
+    name: "no-stale-read",
+    about: "",
+}];
+static HISTORY: [CheckInfo; 1] = [CheckInfo {
+    name: "linearizable",
+    about: "",
+}];
 static SELECTORS: [&str; 1] = ["leader"];
 
 fn exercise(src: &str) {
@@ -47,19 +60,34 @@ fn exercise(src: &str) {
                 node_names: vec!["replica-1".into(), "client-1".into()],
                 roles: vec!["client", "replica"],
                 selectors: &SELECTORS,
-                catalogue: Catalogue { always: &ALWAYS, history: &HISTORY, ..Catalogue::default() },
+                catalogue: Catalogue {
+                    always: &ALWAYS,
+                    history: &HISTORY,
+                    ..Catalogue::default()
+                },
             };
             let _ = s.validate_with(&info).map_err(|e| e.to_string());
-            for path in [&["model", "w"][..], &["faults", "2", "at"], &["faults", "99"], &[], &["x", "y", "z"]] {
+            for path in [
+                &["model", "w"][..],
+                &["faults", "2", "at"],
+                &["faults", "99"],
+                &[],
+                &["x", "y", "z"],
+            ] {
                 let _ = s.error_at(path, "m", Some("h".into())).to_string();
             }
-            let _ = s.config_error(dsim_core::ConfigError::new("w", "m", None)).to_string();
+            let _ = s
+                .config_error(dsim_core::ConfigError::new("w", "m", None))
+                .to_string();
         }
         Err(e) => {
             let shown = e.to_string();
             assert!(shown.starts_with("error: fuzz.toml"), "{shown}");
             if let Some(line) = e.line {
-                assert!(line >= 1 && line <= src.lines().count().max(1) + 1, "line {line} outside the file:\n{shown}");
+                assert!(
+                    line >= 1 && line <= src.lines().count().max(1) + 1,
+                    "line {line} outside the file:\n{shown}"
+                );
             }
         }
     }
@@ -67,11 +95,54 @@ fn exercise(src: &str) {
 
 /// Pieces of scenario files, to make token soup that gets past the TOML parser more often.
 const TOKENS: [&str; 48] = [
-    "\n", "\n", " ", "=", "\"", "[", "]", "[[", "]]", "{", "}", ",", ".", "name", "description", "model", "run",
-    "network", "faults", "nemesis", "checks", "expect", "limits", "topology", "disk", "at", "kind", "target",
-    "\"crash\"", "\"1s\"", "\"90s\"", "\"random(\"", "\"random(replica)\"", "\"1/0\"", "\"3/2\"", "0", "-1",
-    "18446744073709551615", "\"9999999999999d\"", "1e400", "\"20000000000/20000000000\"", "\"x\"", "latency",
-    "dist", "\"uniform\"", "seeds", "\"0..18446744073709551615\"", "verdict",
+    "\n",
+    "\n",
+    " ",
+    "=",
+    "\"",
+    "[",
+    "]",
+    "[[",
+    "]]",
+    "{",
+    "}",
+    ",",
+    ".",
+    "name",
+    "description",
+    "model",
+    "run",
+    "network",
+    "faults",
+    "nemesis",
+    "checks",
+    "expect",
+    "limits",
+    "topology",
+    "disk",
+    "at",
+    "kind",
+    "target",
+    "\"crash\"",
+    "\"1s\"",
+    "\"90s\"",
+    "\"random(\"",
+    "\"random(replica)\"",
+    "\"1/0\"",
+    "\"3/2\"",
+    "0",
+    "-1",
+    "18446744073709551615",
+    "\"9999999999999d\"",
+    "1e400",
+    "\"20000000000/20000000000\"",
+    "\"x\"",
+    "latency",
+    "dist",
+    "\"uniform\"",
+    "seeds",
+    "\"0..18446744073709551615\"",
+    "verdict",
 ];
 
 fn soup() -> impl Strategy<Value = String> {
@@ -84,14 +155,58 @@ enum Edit {
     Insert(usize, String),
     DuplicateLine(usize),
     SwapLines(usize, usize),
+    /// Replaces the value of a `key = value` line.
+    ReplaceValue(usize, &'static str),
 }
+
+/// Values that are valid somewhere, to get past the parser and into the semantic checks.
+const VALUES: [&str; 30] = [
+    "0",
+    "1",
+    "-1",
+    "3",
+    "4294967296",
+    "18446744073709551615",
+    "0.5",
+    "true",
+    "\"0\"",
+    "\"1s\"",
+    "\"90s\"",
+    "\"1ms\"",
+    "\"-2s\"",
+    "\"1/3\"",
+    "\"crash\"",
+    "\"heal\"",
+    "\"partition\"",
+    "\"disk\"",
+    "\"slow\"",
+    "\"all\"",
+    "\"rack(7)\"",
+    "\"node(nope)\"",
+    "\"random(x)\"",
+    "\"leader(a)\"",
+    "\"one-way\"",
+    "\"bridge\"",
+    "[]",
+    "[\"crash\"]",
+    "\"1..1\"",
+    "{ dist = \"uniform\", min = \"2s\", max = \"1s\" }",
+];
 
 fn edit() -> impl Strategy<Value = Edit> {
     prop_oneof![
         (any::<usize>(), 0usize..40).prop_map(|(a, n)| Edit::Delete(a, n)),
-        (any::<usize>(), prop_oneof![soup(), "\\PC{0,12}".prop_map(|s| s)]).prop_map(|(a, s)| Edit::Insert(a, s)),
+        (
+            any::<usize>(),
+            prop_oneof![soup(), "\\PC{0,12}".prop_map(|s| s)]
+        )
+            .prop_map(|(a, s)| Edit::Insert(a, s)),
         any::<usize>().prop_map(Edit::DuplicateLine),
         (any::<usize>(), any::<usize>()).prop_map(|(a, b)| Edit::SwapLines(a, b)),
+        (any::<usize>(), prop::sample::select(VALUES.to_vec()))
+            .prop_map(|(a, v)| Edit::ReplaceValue(a, v)),
+        (any::<usize>(), prop::sample::select(VALUES.to_vec()))
+            .prop_map(|(a, v)| Edit::ReplaceValue(a, v)),
     ]
 }
 
@@ -125,6 +240,17 @@ fn apply(src: &str, edits: &[Edit]) -> String {
                     s = out.join("\n");
                 }
             }
+            Edit::ReplaceValue(i, v) => {
+                let lines: Vec<String> = s
+                    .lines()
+                    .enumerate()
+                    .map(|(n, l)| match l.split_once(" = ") {
+                        Some((k, _)) if n == i % s.lines().count().max(1) => format!("{k} = {v}"),
+                        _ => l.to_string(),
+                    })
+                    .collect();
+                s = lines.join("\n");
+            }
             Edit::SwapLines(a, b) => {
                 let mut lines: Vec<&str> = s.lines().collect();
                 if !lines.is_empty() {
@@ -149,6 +275,16 @@ proptest! {
     #[test]
     fn token_soup_never_panics(src in soup()) {
         exercise(&src);
+    }
+
+    #[test]
+    fn revalued_valid_file_never_panics(
+        edits in prop::collection::vec(
+            (any::<usize>(), prop::sample::select(VALUES.to_vec())).prop_map(|(a, v)| Edit::ReplaceValue(a, v)),
+            1..3,
+        )
+    ) {
+        exercise(&apply(FULL, &edits));
     }
 
     #[test]
@@ -180,6 +316,8 @@ fn odd_inputs_do_not_panic() {
         "name = \"t\"\ndescription = \"d\"\nmodel = \"q\"\n[[faults]]\nat = \"1s\"\nkind = \"clock-jump\"\ntarget = \"all\"\noffset = \"-213503d\"\n",
         "name = \"t\"\ndescription = \"d\"\nmodel = \"q\"\n[nemesis]\nkinds = [\"clock-jump\"]\ninterval_min = \"1s\"\ninterval_max = \"1s\"\nduration_min = \"1s\"\nduration_max = \"1s\"\nclock_jump_max = \"213503d\"\n",
         "name = \"t\"\ndescription = \"d\"\nmodel = \"q\"\nfaults = [{ at = \"1s\", kind = \"crash\" }]\n",
+        "name = \"t\"\ndescription = \"d\"\nmodel = \"q\"\n[network]\nloss = \"18446744073709551615/18446744073709551615\"\n",
+        "name = \"t\"\ndescription = \"d\"\n[model]\nname = \"q\"\nread_ratio = \"99999999999/99999999999\"\n",
         "name = \"t\"\ndescription = \"d\"\nmodel = \"q\"\nfaults = [{ at = \"1s\", kind = \"crash\", target = \"node(a)\" }]\n",
     ] {
         exercise(src);
