@@ -1,5 +1,9 @@
 //! Small helpers that turn virtual-time nanoseconds into short human text ("1.204s", "250ms")
 //! for explanations. Pure integer arithmetic, so the output is byte-for-byte deterministic.
+//!
+//! It serves the reports of the linearizability checker (Wing & Gong 1993's search with Lowe
+//! 2017's memo, after Porcupine, anishathalye/porcupine) and of the anomaly finder: a failing
+//! history is only useful to a person if the times in it read easily.
 
 /// Formats a duration or instant given in nanoseconds of virtual time.
 ///

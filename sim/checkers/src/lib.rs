@@ -15,11 +15,9 @@ pub mod linearizability;
 pub mod partition;
 pub mod register;
 
-pub use anomaly::{
-    new_old_inversions, stale_reads, Anomaly, AnomalyKind, RegOpKind, RegisterOp,
-};
+pub use anomaly::{new_old_inversions, stale_reads, Anomaly, AnomalyKind, RegOpKind, RegisterOp};
 pub use linearizability::{
-    check, Candidate, Explanation, OpSummary, Operation, SeqSpec, Verdict,
+    check, Candidate, Explanation, OpSummary, Operation, SeqSpec, SpecOperation, Verdict,
 };
 pub use partition::check_partitioned;
 pub use register::{Register, RegisterInput, RegisterOutput};

@@ -25,20 +25,49 @@
 //!   op that returns at the very nanosecond another is called is treated as concurrent with it.
 //!   This is the conservative choice: it can only admit more orders, never report a violation
 //!   that depends on a tie.
-//! * **Pending ops** (`return_ns == None`) have no return entry (their return is at +infinity):
-//!   they never force anything, may be linearized anywhere after their call, and may also be left
-//!   out altogether (the op never took effect). The search succeeds as soon as every *completed*
-//!   op is linearized.
 //! * **Unknown outputs** (`output == None`) are passed to [`SeqSpec::step`] as `None`, which
-//!   accepts any output. A *timed-out* op should be given `return_ns: None` too, since it may
-//!   take effect after the client gave up.
+//!   accepts any output. A *timed-out* op should be given `return_ns: None`, since it may take
+//!   effect after the client gave up; a completed op with a lost result keeps its return time.
 //! * A return time earlier than the call time is treated as equal to the call time.
-//! * The set of linearized ops is a bitset (`Vec<u64>`, any size). Ops are numbered in call
-//!   order, so in a mostly sequential history the set is a long run of ones followed by a few
-//!   scattered bits; the memo stores it run-length encoded (the positions where the bits change),
-//!   which keeps each memo entry a few words long even with tens of thousands of ops.
-//! * The memo is a hash set used only for membership, never iterated, so the search order, the
-//!   verdict and the explanation are deterministic.
+//! * **Pending ops** (`return_ns == None`) have no return entry (their return is at +infinity):
+//!   they never force anything, may be linearized anywhere after their call, and may also be
+//!   left out altogether (the op never took effect). The search succeeds as soon as every
+//!   *completed* op is linearized. Porcupine instead makes every op take effect at some point;
+//!   leaving pending ops out is what Herlihy & Wing's definition allows and matters for ops that
+//!   cannot always take effect late (a set-once flag, say).
+//! * **Pending ops are tried last and only where they can matter.** A history with timeouts has
+//!   pending ops that never took effect and stay candidates for the rest of the search; trying
+//!   each of them at every configuration multiplies the search by the subsets of them. So each
+//!   configuration is searched in two passes: first the completed candidates (a walk along the
+//!   list of completed ops' entries), then the pending ones, and a pending op `p` is tried only
+//!   if it changes the state and some other candidate `x`, right after it, is allowed and
+//!   neither *absorbs* it (`p` then `x` reaches the state `x` alone would, as a write after a
+//!   write) nor *commutes* with it (`x` then `p` reaches the same state), nor is a pending op
+//!   that changes nothing. This is sound: take a successful order with the fewest ops; a pending
+//!   op followed by an absorbing op, or that changes nothing, can be dropped, and one followed by
+//!   a commuting op can be swapped later, so some successful order places every pending op right
+//!   before an op that observes it, and the search tries exactly those placements. The test of
+//!   pending candidates against each other is cached by (state, pending candidates). The
+//!   optional hints [`SeqSpec::read_only`] and [`SeqSpec::overwrites`] let the search skip step
+//!   evaluations it knows the answer to.
+//! * **Memo with dominance.** The memo is keyed by (completed ops linearized, state) and keeps
+//!   the sets of pending ops that were linearized with it. A configuration is skipped if one
+//!   with the same key and a subset of its pending ops was explored: linearizing fewer pending
+//!   ops leaves every way on open.
+//! * **Compact sets.** The set of linearized completed ops is a bitset (`Vec<u64>`, any size).
+//!   Ops are numbered in call order, so in a mostly sequential history the set is a long run of
+//!   ones followed by a few scattered bits; the memo stores it run-length encoded (the
+//!   positions where the bits change), which keeps each entry a few words long even with tens of
+//!   thousands of ops.
+//! * **Budget.** A step is one completed candidate tried, one pending candidate tried, or one
+//!   backtrack; the bookkeeping that picks pending candidates counts one step per 64 step
+//!   evaluations. The search stops with [`Verdict::Unknown`] once the budget is used up (the
+//!   count reported may pass the budget by the last bookkeeping charge).
+//! * **Determinism.** The hash maps are used only for lookups, never iterated, so the search
+//!   order, the verdict and the explanation depend only on the input.
+//! * **Explanation.** The deepest dead end is kept: the ops linearized on the way there, the
+//!   state, and the op whose return entry blocked (it had to take effect, and nothing worked).
+//!   The prefix is copied incrementally, so keeping it costs time linear in the steps.
 
 use std::fmt;
 
@@ -62,6 +91,22 @@ pub trait SeqSpec {
         input: &Self::Input,
         output: Option<&Self::Output>,
     ) -> Option<Self::State>;
+
+    /// Optional hint, for speed only: `true` promises that `input` never changes the state
+    /// (`step` returns `None` or the same state), e.g. a read. Histories with many pending ops
+    /// are checked faster with it. The default, `false`, is always correct.
+    fn read_only(&self, input: &Self::Input) -> bool {
+        let _ = input;
+        false
+    }
+
+    /// Optional hint, for speed only: `true` promises that whenever `step` accepts `input` (with
+    /// any given output, or none), the state it returns does not depend on the state before,
+    /// e.g. a blind write. The default, `false`, is always correct.
+    fn overwrites(&self, input: &Self::Input) -> bool {
+        let _ = input;
+        false
+    }
 }
 
 /// One client operation as the client saw it.
@@ -77,6 +122,9 @@ pub struct Operation<I, O> {
     /// `None` = unknown (pending / timed out).
     pub output: Option<O>,
 }
+
+/// The operation type a spec `S` checks.
+pub type SpecOperation<S> = Operation<<S as SeqSpec>::Input, <S as SeqSpec>::Output>;
 
 /// The outcome of a check.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -147,8 +195,8 @@ pub struct Explanation {
     /// Op ids of the longest linearizable prefix found, in the order that worked (complete; the
     /// `Display` text shows only the last [`MAX_LISTED`]).
     pub prefix: Vec<u64>,
-    /// The ops that could have gone next at that point, in call order, at most [`MAX_LISTED`].
-    /// Includes `stuck` when it is among the first [`MAX_LISTED`].
+    /// The ops that could have gone next at that point, at most [`MAX_LISTED`]: completed ops
+    /// in call order (`stuck` among them unless there are more), then pending ops in call order.
     pub candidates: Vec<Candidate>,
     /// How many candidates there were in all.
     pub candidates_total: usize,
@@ -204,7 +252,11 @@ impl fmt::Display for Explanation {
             self.candidates.len(),
             self.candidates_total
         )?;
-        for (i, c) in self.candidates.iter().enumerate() {
+        let (pending, completed): (Vec<&Candidate>, Vec<&Candidate>) = self
+            .candidates
+            .iter()
+            .partition(|c| c.op.return_ns.is_none());
+        for (i, c) in completed.iter().enumerate() {
             let sep = if i == 0 { " " } else { "; " };
             let why = if c.allowed_by_spec {
                 "allowed by the spec, but every order after it fails"
@@ -212,6 +264,16 @@ impl fmt::Display for Explanation {
                 "rejected, its output is not what the spec returns in that state"
             };
             write!(f, "{sep}{}: {why}", c.op)?;
+        }
+        if !pending.is_empty() {
+            let ids: Vec<String> = pending.iter().map(|c| format!("op {}", c.op.id)).collect();
+            let sep = if completed.is_empty() { " " } else { "; " };
+            write!(
+                f,
+                "{sep}pending (never returned) {}, which may take effect or not, but no order \
+                 with them works either",
+                ids.join(", ")
+            )?;
         }
         write!(f, ". The search took {}.", plural_u64(self.steps, "step"))
     }
@@ -247,7 +309,44 @@ pub fn check<S: SeqSpec>(
 /// form; spec state). The value lists the sets of pending ops linearized (sorted pending
 /// indices) with which that key was explored; none of them is a subset of another.
 #[allow(clippy::disallowed_types)]
-type Memo<St> = std::collections::HashMap<(Box<[u32]>, St), Vec<Box<[u32]>>>; // determinism: ok — lookups only, never iterated
+type Memo<St> = std::collections::HashMap<(Box<[u32]>, St), Vec<Box<[u32]>>>; // determinism: ok — membership only, never iterated (looked up by key)
+
+/// Cache for [`Search::chained`]: (state, pending candidates) → pending candidates observed by
+/// another pending candidate.
+#[allow(clippy::disallowed_types)]
+type ChainMap<St> = std::collections::HashMap<(St, Box<[u32]>), std::rc::Rc<[u32]>>; // determinism: ok — membership only, never iterated (looked up by key)
+
+/// Working out which pending ops are worth trying costs step evaluations outside the search
+/// proper; every this many of them count as one search step against the budget.
+const EVALS_PER_STEP: u64 = 64;
+
+/// How many op numbers [`ChainCache`] may hold before it is emptied.
+const CHAIN_CACHE_LIMIT: usize = 1 << 24;
+
+struct ChainCache<St> {
+    map: ChainMap<St>,
+    /// Op numbers held, roughly.
+    size: usize,
+}
+
+impl<St> Default for ChainCache<St> {
+    fn default() -> Self {
+        ChainCache {
+            map: ChainMap::default(),
+            size: 0,
+        }
+    }
+}
+
+/// The second pass over a configuration's candidates.
+struct SecondPass<St> {
+    /// Pending ops worth linearizing here: call node and the state after it.
+    worth: Vec<(u32, St)>,
+    /// Next one to try.
+    at: usize,
+    /// The first return entry in the list.
+    window_end: u32,
+}
 
 /// Whether sorted `a` is a subset of sorted `b`.
 fn is_subset(a: &[u32], b: &[u32]) -> bool {
@@ -285,8 +384,10 @@ fn memo_insert<St: Clone + Eq + std::hash::Hash>(
 
 /// "No node": end of the linked list, or a pending op's missing return entry.
 const NIL: u32 = u32::MAX;
-/// The list's head sentinel.
+/// Head sentinel of the list of completed ops' entries (calls and returns).
 const HEAD: u32 = 0;
+/// Head sentinel of the list of pending ops' call entries.
+const PENDING_HEAD: u32 = 1;
 
 /// A set of op numbers.
 struct Bitset {
@@ -385,23 +486,24 @@ impl<'a, S: SeqSpec> Search<'a, S> {
         }
         events.sort_unstable();
 
-        let nodes = events.len() + 1;
-        let mut next = Vec::with_capacity(nodes);
-        let mut prev = Vec::with_capacity(nodes);
-        let mut node_op = Vec::with_capacity(nodes);
-        let mut node_is_call = Vec::with_capacity(nodes);
+        // Two lists threaded through the same arrays, both in time order: the completed ops'
+        // calls and returns, and the pending ops' calls. Node numbers follow time order.
+        let nodes = events.len() + 2;
+        let mut next = vec![NIL; nodes];
+        let mut prev = vec![NIL; nodes];
+        let mut node_op = vec![NIL; nodes];
+        let mut node_is_call = vec![false; nodes];
         let mut ret_node = vec![NIL; ops.len()];
-        // Head sentinel.
-        next.push(if events.is_empty() { NIL } else { 1 });
-        prev.push(NIL);
-        node_op.push(NIL);
-        node_is_call.push(false);
+        let mut tails = [HEAD, PENDING_HEAD];
         for (j, &(_, kind, k)) in events.iter().enumerate() {
-            let node = (j + 1) as u32;
-            next.push(if j + 1 < events.len() { node + 1 } else { NIL });
-            prev.push(node - 1);
-            node_op.push(k);
-            node_is_call.push(kind == 0);
+            let node = (j + 2) as u32;
+            let is_pending = ops[order[k as usize]].return_ns.is_none();
+            let tail = &mut tails[is_pending as usize];
+            next[*tail as usize] = node;
+            prev[node as usize] = *tail;
+            *tail = node;
+            node_op[node as usize] = k;
+            node_is_call[node as usize] = kind == 0;
             if kind == 1 {
                 ret_node[k as usize] = node;
             }
@@ -470,6 +572,7 @@ impl<'a, S: SeqSpec> Search<'a, S> {
         let mut linearized = Bitset::new(self.completed);
         let mut pending_in: Vec<u32> = Vec::new();
         let mut memo: Memo<S::State> = Memo::default();
+        let mut chain_cache = ChainCache::default();
         // Call node of each linearized op and the state before it.
         let mut stack: Vec<(u32, S::State)> = Vec::new();
         let mut remaining = self.completed;
@@ -477,141 +580,272 @@ impl<'a, S: SeqSpec> Search<'a, S> {
         let mut deepest: Option<Deepest<S::State>> = None;
         // Lowest stack depth since `deepest` was last recorded (see `record`).
         let mut low_water = 0usize;
-        // Where the walk over the candidates is, and which pass it is in: completed ops are
-        // tried first, pending ops second (see the module docs).
+        // First pass over a configuration's candidates: a walk along the list of completed
+        // ops' entries up to the first return. Second pass: the pending ops worth inserting
+        // there, worked out once.
         let mut entry = self.next[HEAD as usize];
-        let mut pending_pass = false;
-        let mut c = [0u64; 8];
+        let mut second: Option<SecondPass<S::State>> = None;
 
         loop {
             if remaining == 0 {
                 return Verdict::Linearizable;
             }
-            // While a completed op is unlinearized its return entry is in the list, and the walk
-            // never goes past the first return entry, so `entry` is a real node here.
-            debug_assert_ne!(entry, NIL);
-            if self.node_is_call[entry as usize] {
-                let k = self.node_op[entry as usize];
-                let pending = self.is_pending(k);
-                if pending != pending_pass {
-                    entry = self.next[entry as usize];
+            let Some(pass) = &mut second else {
+                // While a completed op is unlinearized its return entry is in the list, and the
+                // walk stops at the first return entry, so `entry` is a real node here.
+                debug_assert_ne!(entry, NIL);
+                if !self.node_is_call[entry as usize] {
+                    // End of the window: on to the pending ops.
+                    let (pass, work) = self.second_pass(&state, entry, HEAD, &mut chain_cache);
+                    steps = steps.saturating_add(work / EVALS_PER_STEP);
+                    second = Some(pass);
                     continue;
                 }
+                let k = self.node_op[entry as usize];
+                debug_assert!(!self.is_pending(k), "pending ops have a list of their own");
                 if steps >= budget {
                     return Verdict::Unknown { steps };
                 }
                 steps += 1;
-                if steps % 5_000_000 == 0 { eprintln!("DBG steps={steps} depth={} remaining={remaining} pend={} memo={} p1att,p2att,push1,push2,pop,memorej,stepfail,obsrej={:?}", stack.len(), pending_in.len(), memo.len(), c); }
-                c[pending as usize] += 1;
                 let op = self.op(k);
                 if let Some(next_state) = spec.step(&state, &op.input, op.output.as_ref()) {
                     let idx = self.class_index[k as usize];
-                    if !pending
-                        || (next_state != state
-                            && self.worth_inserting(&state, k, &next_state))
-                    {
-                        if pending {
-                            pending_in.push(idx);
-                        } else {
-                            linearized.set(idx);
-                        }
-                        if memo_insert(&mut memo, &linearized, &pending_in, &next_state) {
-                            c[2 + pending as usize] += 1;
-                            stack.push((entry, std::mem::replace(&mut state, next_state)));
-                            self.lift(entry);
-                            if !pending {
-                                remaining -= 1;
-                            }
-                            entry = self.next[HEAD as usize];
-                            pending_pass = false;
-                            continue;
-                        }
-                        c[5] += 1;
-                        if pending {
-                            pending_in.pop();
-                        } else {
-                            linearized.clear(idx);
-                        }
-                    } else { c[7] += 1; }
-                } else { c[6] += 1; }
+                    linearized.set(idx);
+                    if memo_insert(&mut memo, &linearized, &pending_in, &next_state) {
+                        stack.push((entry, std::mem::replace(&mut state, next_state)));
+                        self.lift(entry);
+                        remaining -= 1;
+                        entry = self.next[HEAD as usize];
+                        continue;
+                    }
+                    linearized.clear(idx);
+                }
                 entry = self.next[entry as usize];
-            } else if !pending_pass {
-                // End of the candidates' window: now try the pending ops in it.
-                pending_pass = true;
-                entry = self.next[HEAD as usize];
-            } else {
-                // Dead end: the earliest-returning unlinearized op must already have taken
-                // effect, and no candidate before it led anywhere.
-                if steps >= budget {
-                    return Verdict::Unknown { steps };
-                }
-                steps += 1;
-                let deeper = match &deepest {
-                    None => true,
-                    Some(d) => stack.len() > d.prefix.len(),
-                };
-                if deeper {
-                    self.record(&mut deepest, &stack, low_water, &state, entry);
-                    low_water = stack.len();
-                }
-                let Some((call, before)) = stack.pop() else {
-                    let d = deepest.expect("a dead end was just recorded");
-                    return Verdict::NotLinearizable(self.explain(d, steps));
-                };
-                low_water = low_water.min(stack.len());
-                c[4] += 1;
+                continue;
+            };
+            if steps >= budget {
+                return Verdict::Unknown { steps };
+            }
+            steps += 1;
+            if let Some((call, next_state)) = pass.worth.get(pass.at).cloned() {
+                pass.at += 1;
                 let k = self.node_op[call as usize];
-                let pending = self.is_pending(k);
-                if pending {
-                    pending_in.pop();
+                pending_in.push(self.class_index[k as usize]);
+                if memo_insert(&mut memo, &linearized, &pending_in, &next_state) {
+                    stack.push((call, std::mem::replace(&mut state, next_state)));
+                    self.lift(call);
+                    entry = self.next[HEAD as usize];
+                    second = None;
                 } else {
-                    linearized.clear(self.class_index[k as usize]);
-                    remaining += 1;
+                    pending_in.pop();
                 }
-                state = before;
-                self.unlift(call);
+                continue;
+            }
+            // Dead end: the earliest-returning unlinearized op must already have taken effect,
+            // and no candidate led anywhere.
+            let window_end = pass.window_end;
+            let deeper = match &deepest {
+                None => true,
+                Some(d) => stack.len() > d.prefix.len(),
+            };
+            if deeper {
+                self.record(&mut deepest, &stack, low_water, &state, window_end);
+                low_water = stack.len();
+            }
+            let Some((call, before)) = stack.pop() else {
+                let d = deepest.expect("a dead end was just recorded");
+                return Verdict::NotLinearizable(self.explain(d, steps));
+            };
+            low_water = low_water.min(stack.len());
+            let k = self.node_op[call as usize];
+            state = before;
+            self.unlift(call);
+            if self.is_pending(k) {
+                pending_in.pop();
+                // Back in this configuration's second pass, after the op just undone.
+                let end = self.window_end();
+                let (pass, work) = self.second_pass(&state, end, call, &mut chain_cache);
+                steps = steps.saturating_add(work / EVALS_PER_STEP);
+                second = Some(pass);
+            } else {
+                linearized.clear(self.class_index[k as usize]);
+                remaining += 1;
                 entry = self.next[call as usize];
-                pending_pass = pending;
+                second = None;
             }
         }
     }
 
-    /// Whether it can be worth linearizing pending op `k` now, reaching `next_state` from
-    /// `state`: whether some other candidate `x`, applied right after it, is allowed and
-    /// * is not a pending op that changes nothing,
-    /// * does not absorb it (reach the same state as `x` alone would), and
-    /// * does not commute with it (`x` then `k` reaching the same state).
-    ///
-    /// If no candidate qualifies, any success that linearizes `k` here also succeeds with `k`
-    /// moved later or left out, so this configuration need not be entered (see the module docs).
-    fn worth_inserting(&self, state: &S::State, k: u32, next_state: &S::State) -> bool {
-        let me = self.op(k);
+    /// The first return entry in the list (the end of the candidates' window).
+    fn window_end(&self) -> u32 {
         let mut x = self.next[HEAD as usize];
         while x != NIL && self.node_is_call[x as usize] {
-            let j = self.node_op[x as usize];
             x = self.next[x as usize];
-            if j == k {
+        }
+        x
+    }
+
+    /// Works out which pending candidates are worth linearizing next in `state`, in list order,
+    /// keeping those whose call node comes after `after` (node numbers follow list order).
+    ///
+    /// A pending op `p` is worth it only if it changes the state and some other candidate `x`,
+    /// applied right after it, is allowed and neither absorbs it (reaches the state `x` alone
+    /// would) nor commutes with it (`x` then `p` reaches the same state), nor is a pending op
+    /// that changes nothing. Otherwise any success that linearizes `p` here also succeeds with
+    /// `p` moved later or left out (see the module docs). Checking pending `x` against pending
+    /// `p` costs a step evaluation per pair, so that part is cached by state and pending
+    /// candidates, which change far less often than the completed ones.
+    ///
+    /// Also returns the number of step evaluations spent, for the budget.
+    fn second_pass(
+        &self,
+        state: &S::State,
+        window_end: u32,
+        after: u32,
+        chain_cache: &mut ChainCache<S::State>,
+    ) -> (SecondPass<S::State>, u64) {
+        let mut work = 0u64;
+        // Pending candidates that could change the state (read-only ones never can).
+        let mut pending: Vec<u32> = Vec::new();
+        let mut x = self.next[PENDING_HEAD as usize];
+        while x != NIL && x < window_end {
+            if !self
+                .spec
+                .read_only(&self.op(self.node_op[x as usize]).input)
+            {
+                pending.push(x);
+            }
+            x = self.next[x as usize];
+        }
+        let mut worth = Vec::new();
+        if pending.iter().all(|&p| p <= after) {
+            let pass = SecondPass {
+                worth,
+                at: 0,
+                window_end,
+            };
+            return (pass, work);
+        }
+        // Completed candidates that could observe a pending op, with their result alone.
+        let mut completed: Vec<(u32, Option<S::State>)> = Vec::new();
+        let mut x = self.next[HEAD as usize];
+        while x != window_end {
+            let k = self.node_op[x as usize];
+            let op = self.op(k);
+            let alone = self.spec.step(state, &op.input, op.output.as_ref());
+            work += 1;
+            // An overwriting op allowed here absorbs any pending op before it.
+            if alone.is_none() || !self.spec.overwrites(&op.input) {
+                completed.push((k, alone));
+            }
+            x = self.next[x as usize];
+        }
+        let (chained, chain_work) = self.chained(state, &pending, chain_cache);
+        work += chain_work;
+        for &p in &pending {
+            if p <= after {
                 continue;
             }
-            let op = self.op(j);
-            let Some(after) = self.spec.step(next_state, &op.input, op.output.as_ref()) else {
+            let k = self.node_op[p as usize];
+            let op = self.op(k);
+            work += 1;
+            let Some(next_state) = self.spec.step(state, &op.input, None) else {
                 continue;
             };
-            if self.is_pending(j) && &after == next_state {
+            if &next_state == state {
                 continue;
             }
-            match self.spec.step(state, &op.input, op.output.as_ref()) {
-                Some(alone) if alone == after => continue,
-                Some(alone) => {
-                    if self.spec.step(&alone, &me.input, None).as_ref() == Some(&after) {
-                        continue;
-                    }
-                }
-                None => {}
+            let observed = chained.binary_search(&k).is_ok()
+                || completed.iter().any(|(j, alone)| {
+                    work += 2;
+                    self.observes(*j, alone.as_ref(), k, &next_state)
+                });
+            if observed {
+                worth.push((p, next_state));
             }
-            return true;
         }
-        false
+        let pass = SecondPass {
+            worth,
+            at: 0,
+            window_end,
+        };
+        (pass, work)
+    }
+
+    /// Whether candidate `j` (whose result in the current state is `alone`), applied right
+    /// after pending op `p` took the state to `after_p`, makes `p` matter: allowed, not a
+    /// pending no-op, not absorbing `p`, not commuting with `p`.
+    fn observes(&self, j: u32, alone: Option<&S::State>, p: u32, after_p: &S::State) -> bool {
+        let op = self.op(j);
+        let Some(after) = self.spec.step(after_p, &op.input, op.output.as_ref()) else {
+            return false;
+        };
+        if self.is_pending(j) && &after == after_p {
+            return false;
+        }
+        match alone {
+            None => true,
+            Some(alone) if *alone == after => false,
+            Some(alone) => {
+                let p_input = &self.op(p).input;
+                self.spec.step(alone, p_input, None).as_ref() != Some(&after)
+            }
+        }
+    }
+
+    /// Op numbers (sorted) of the pending candidates (call nodes `pending`) that some other
+    /// pending candidate observes, in `state`, and the step evaluations spent. Cached.
+    fn chained(
+        &self,
+        state: &S::State,
+        pending: &[u32],
+        cache: &mut ChainCache<S::State>,
+    ) -> (std::rc::Rc<[u32]>, u64) {
+        let ops: Box<[u32]> = pending.iter().map(|&x| self.node_op[x as usize]).collect();
+        let key = (state.clone(), ops);
+        if let Some(hit) = cache.map.get(&key) {
+            return (hit.clone(), 0);
+        }
+        let ops = &key.1;
+        let mut work = ops.len() as u64;
+        // Possible observers: an overwriting op allowed here absorbs whatever came before it.
+        let observers: Vec<(u32, Option<S::State>)> = ops
+            .iter()
+            .filter_map(|&j| {
+                let input = &self.op(j).input;
+                let alone = self.spec.step(state, input, None);
+                (alone.is_none() || !self.spec.overwrites(input)).then_some((j, alone))
+            })
+            .collect();
+        let mut found: Vec<u32> = Vec::new();
+        if !observers.is_empty() {
+            for &p in ops.iter() {
+                work += 1;
+                let Some(after_p) = self.spec.step(state, &self.op(p).input, None) else {
+                    continue;
+                };
+                if &after_p == state {
+                    continue;
+                }
+                let observed = observers.iter().any(|(j, alone)| {
+                    work += 2;
+                    *j != p && self.observes(*j, alone.as_ref(), p, &after_p)
+                });
+                if observed {
+                    found.push(p);
+                }
+            }
+        }
+        found.sort_unstable();
+        let found: std::rc::Rc<[u32]> = found.into();
+        // Keep the cache's memory bounded; dropping it only costs recomputation.
+        cache.size += ops.len() + found.len() + 1;
+        if cache.size > CHAIN_CACHE_LIMIT {
+            cache.map.clear();
+            cache.size = ops.len() + found.len() + 1;
+        }
+        cache.map.insert(key, found.clone());
+        (found, work)
     }
 
     /// Records the current dead end as the deepest. The prefix is updated incrementally: the
@@ -626,16 +860,21 @@ impl<'a, S: SeqSpec> Search<'a, S> {
         state: &S::State,
         stuck_node: u32,
     ) {
-        let mut candidates = Vec::new();
-        let mut total = 0;
-        let mut x = self.next[HEAD as usize];
-        while x != NIL && self.node_is_call[x as usize] {
-            if candidates.len() < MAX_LISTED {
-                candidates.push(self.node_op[x as usize]);
+        // Candidate calls: the completed ops', then the pending ops', each in time order.
+        let mut nodes = Vec::new();
+        for head in [HEAD, PENDING_HEAD] {
+            let mut x = self.next[head as usize];
+            while x != NIL && x < stuck_node && self.node_is_call[x as usize] {
+                nodes.push(x);
+                x = self.next[x as usize];
             }
-            total += 1;
-            x = self.next[x as usize];
         }
+        let total = nodes.len();
+        let candidates = nodes
+            .iter()
+            .take(MAX_LISTED)
+            .map(|&x| self.node_op[x as usize])
+            .collect();
         let stuck = self.node_op[stuck_node as usize];
         let mut prefix = match deepest.take() {
             Some(d) => d.prefix,

@@ -13,7 +13,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::linearizability::{check, Operation, SeqSpec, Verdict};
+use crate::linearizability::{check, SeqSpec, SpecOperation, Verdict};
 
 /// Checks each key's sub-history independently, `budget_steps` per key.
 ///
@@ -23,10 +23,10 @@ use crate::linearizability::{check, Operation, SeqSpec, Verdict};
 /// [`Verdict::Linearizable`]. Within a key, ops keep their relative order from `ops`.
 pub fn check_partitioned<S: SeqSpec, K: Ord + Clone + std::fmt::Debug>(
     spec: &S,
-    ops: &[(K, Operation<S::Input, S::Output>)],
+    ops: &[(K, SpecOperation<S>)],
     budget_steps: u64,
 ) -> Verdict {
-    let mut by_key: BTreeMap<&K, Vec<Operation<S::Input, S::Output>>> = BTreeMap::new();
+    let mut by_key: BTreeMap<&K, Vec<SpecOperation<S>>> = BTreeMap::new();
     for (key, op) in ops {
         by_key.entry(key).or_default().push(op.clone());
     }

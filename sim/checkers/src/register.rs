@@ -72,6 +72,14 @@ impl SeqSpec for Register {
             }
         }
     }
+
+    fn read_only(&self, input: &Self::Input) -> bool {
+        matches!(input, RegisterInput::Read)
+    }
+
+    fn overwrites(&self, input: &Self::Input) -> bool {
+        matches!(input, RegisterInput::Write(_))
+    }
 }
 
 #[cfg(test)]
@@ -85,7 +93,10 @@ mod tests {
         let r = Register;
         assert_eq!(r.step(&None, &I::Read, Some(&O::Read(None))), Some(None));
         assert_eq!(r.step(&None, &I::Read, Some(&O::Read(Some(1)))), None);
-        assert_eq!(r.step(&Some(1), &I::Read, Some(&O::Read(Some(1)))), Some(Some(1)));
+        assert_eq!(
+            r.step(&Some(1), &I::Read, Some(&O::Read(Some(1)))),
+            Some(Some(1))
+        );
         assert_eq!(r.step(&Some(1), &I::Read, Some(&O::Read(Some(2)))), None);
         assert_eq!(r.step(&Some(1), &I::Read, None), Some(Some(1)));
         assert_eq!(r.step(&Some(1), &I::Read, Some(&O::Written)), None);
@@ -94,7 +105,10 @@ mod tests {
     #[test]
     fn write_sets_value() {
         let r = Register;
-        assert_eq!(r.step(&None, &I::Write(4), Some(&O::Written)), Some(Some(4)));
+        assert_eq!(
+            r.step(&None, &I::Write(4), Some(&O::Written)),
+            Some(Some(4))
+        );
         assert_eq!(r.step(&Some(1), &I::Write(4), None), Some(Some(4)));
         assert_eq!(r.step(&Some(1), &I::Write(4), Some(&O::Cas(true))), None);
     }

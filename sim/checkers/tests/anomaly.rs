@@ -132,7 +132,9 @@ fn new_old_inversion_to_the_initial_value() {
     let found = new_old_inversions(&h);
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].ops, vec![3, 2, 1]);
-    assert!(found[0].detail.contains("returned nothing (the initial value)"));
+    assert!(found[0]
+        .detail
+        .contains("returned nothing (the initial value)"));
 }
 
 #[test]
@@ -291,7 +293,10 @@ fn large_history_is_fast_enough() {
     let id = h[last_read].id;
     let stale = stale_reads(&h);
     assert_eq!(stale.len(), 1);
-    assert_eq!((stale[0].kind, stale[0].ops[0]), (AnomalyKind::StaleRead, id));
+    assert_eq!(
+        (stale[0].kind, stale[0].ops[0]),
+        (AnomalyKind::StaleRead, id)
+    );
     let inv = new_old_inversions(&h);
     assert_eq!(inv.len(), 1);
     assert_eq!(inv[0].ops[0], id);

@@ -163,7 +163,9 @@ pub fn to_register_ops(ops: &[Op]) -> Vec<RegisterOp> {
                     value: *v,
                     ok: op.return_ns.is_some(),
                 },
-                (RegisterInput::Read, Some(RegisterOutput::Read(v))) => RegOpKind::Read { value: *v },
+                (RegisterInput::Read, Some(RegisterOutput::Read(v))) => {
+                    RegOpKind::Read { value: *v }
+                }
                 (RegisterInput::Read, _) => return None,
                 (RegisterInput::Cas { .. }, _) => panic!("no CAS in anomaly histories"),
             };
