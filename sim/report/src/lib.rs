@@ -53,26 +53,53 @@ pub fn html(input: &ReportInput<'_>) -> String {
         model = esc(input.model),
         ver = dsim_core::VERSION
     );
-    let _ = write!(h, "<div class=\"story\"><p>{}</p></div>", esc(input.description.trim()).replace("\n\n", "</p><p>"));
-    let class = if r.verdict == dsim_core::Verdict::Valid { "valid" } else { "bad" };
-    let _ = write!(h, "<p class=\"verdict {class}\">Verdict: {}</p>", esc(r.verdict.name()));
+    let _ = write!(
+        h,
+        "<div class=\"story\"><p>{}</p></div>",
+        esc(input.description.trim()).replace("\n\n", "</p><p>")
+    );
+    let class = if r.verdict == dsim_core::Verdict::Valid {
+        "valid"
+    } else {
+        "bad"
+    };
+    let _ = write!(
+        h,
+        "<p class=\"verdict {class}\">Verdict: {}</p>",
+        esc(r.verdict.name())
+    );
     if !r.violations.is_empty() {
         h.push_str("<h2>What went wrong</h2><ul>");
         for v in &r.violations {
-            let nodes: Vec<&str> = v.nodes.iter().filter_map(|n| r.node_names.get(n.index()).map(|s| s.as_str())).collect();
+            let nodes: Vec<&str> = v
+                .nodes
+                .iter()
+                .filter_map(|n| r.node_names.get(n.index()).map(|s| s.as_str()))
+                .collect();
             let _ = write!(
                 h,
                 "<li><b>{}</b> at {} {}<br>{}</li>",
                 esc(&v.invariant),
                 format_ns(v.at_ns),
-                if nodes.is_empty() { String::new() } else { format!("on {}", esc(&nodes.join(", "))) },
+                if nodes.is_empty() {
+                    String::new()
+                } else {
+                    format!("on {}", esc(&nodes.join(", ")))
+                },
                 esc(&v.detail)
             );
         }
         h.push_str("</ul>");
     }
     if let Some(p) = &r.panic {
-        let _ = write!(h, "<h2>Panic</h2><pre>{} at {} (event {}): {}</pre>", esc(&p.node), format_ns(p.at_ns), p.event, esc(&p.message));
+        let _ = write!(
+            h,
+            "<h2>Panic</h2><pre>{} at {} (event {}): {}</pre>",
+            esc(&p.node),
+            format_ns(p.at_ns),
+            p.event,
+            esc(&p.message)
+        );
     }
     if let Some(l) = &r.limit {
         let _ = write!(h, "<h2>Limit</h2><pre>{}</pre>", esc(l));
@@ -96,8 +123,19 @@ pub fn html(input: &ReportInput<'_>) -> String {
     if !r.notes.is_empty() {
         let _ = write!(h, "<h2>Notes ({})</h2><table><tr><th>time</th><th>node</th><th>what</th><th>detail</th></tr>", r.notes.len());
         for n in r.notes.iter().take(500) {
-            let node = r.node_names.get(n.node as usize).map(|s| s.as_str()).unwrap_or("?");
-            let _ = write!(h, "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", format_ns(n.at_ns), esc(node), esc(n.kind), esc(&n.detail));
+            let node = r
+                .node_names
+                .get(n.node as usize)
+                .map(|s| s.as_str())
+                .unwrap_or("?");
+            let _ = write!(
+                h,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                format_ns(n.at_ns),
+                esc(node),
+                esc(n.kind),
+                esc(&n.detail)
+            );
         }
         h.push_str("</table>");
     }
@@ -124,7 +162,12 @@ pub fn timeline_svg(r: &RunReport) -> String {
     let (left, width, lane_h) = (110.0, 900.0, 18.0);
     let x = |t: u64| left + width * (t as f64 / end as f64);
     let mut s = String::new();
-    let _ = write!(s, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" font-size=\"11\">", left + width + 10.0, lane_h * (lanes as f64 + 2.0));
+    let _ = write!(
+        s,
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" font-size=\"11\">",
+        left + width + 10.0,
+        lane_h * (lanes as f64 + 2.0)
+    );
     for (i, name) in r.node_names.iter().take(lanes).enumerate() {
         let y = lane_h * i as f64 + 4.0;
         let _ = write!(s, "<text x=\"0\" y=\"{}\">{}</text><line x1=\"{left}\" x2=\"{}\" y1=\"{}\" y2=\"{}\" stroke=\"#ccc\"/>", y + 11.0, esc(name), left + width, y + 8.0, y + 8.0);
@@ -134,7 +177,8 @@ pub fn timeline_svg(r: &RunReport) -> String {
             let hits = f.nodes.iter().any(|n| n == name);
             let closes_all = f.kind == "heal-phase" || (f.kind == "heal" && f.nodes.is_empty());
             if let Some((t0, color)) = open {
-                let closes = (hits && matches!(f.kind.as_str(), "restart" | "resume" | "heal")) || closes_all;
+                let closes = (hits && matches!(f.kind.as_str(), "restart" | "resume" | "heal"))
+                    || closes_all;
                 if closes {
                     let _ = write!(s, "<rect x=\"{:.1}\" y=\"{y}\" width=\"{:.1}\" height=\"14\" fill=\"{color}\" opacity=\"0.7\"/>", x(t0), (x(f.at_ns) - x(t0)).max(1.0));
                     open = None;
@@ -170,6 +214,9 @@ mod tests {
 
     #[test]
     fn escapes_markup() {
-        assert_eq!(esc("<a href=\"x\">&</a>"), "&lt;a href=&quot;x&quot;&gt;&amp;&lt;/a&gt;");
+        assert_eq!(
+            esc("<a href=\"x\">&</a>"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&lt;/a&gt;"
+        );
     }
 }

@@ -28,23 +28,48 @@ use crate::{QCall, QNode, QRet, Quorum};
 pub const CATALOGUE: Catalogue = Catalogue {
     always: &[CheckInfo {
         name: "acked-tag-durable",
-        about: "a replica never holds a lower tag for a key than it acknowledged, even after a crash",
+        about:
+            "a replica never holds a lower tag for a key than it acknowledged, even after a crash",
     }],
     eventually: &[CheckInfo {
         name: "acked-writes-durable",
         about: "every acknowledged write is on the disks of at least W replicas at the end",
     }],
     sometimes: &[
-        CheckInfo { name: "write-ok", about: "some write was acknowledged" },
-        CheckInfo { name: "write-timed-out", about: "some write timed out (could not gather W acknowledgements)" },
-        CheckInfo { name: "read-timed-out", about: "some read timed out" },
-        CheckInfo { name: "replicas-disagree", about: "some read or write saw replicas holding different tags" },
-        CheckInfo { name: "write-back-repaired", about: "a read's write-back brought a stale replica up to date" },
+        CheckInfo {
+            name: "write-ok",
+            about: "some write was acknowledged",
+        },
+        CheckInfo {
+            name: "write-timed-out",
+            about: "some write timed out (could not gather W acknowledgements)",
+        },
+        CheckInfo {
+            name: "read-timed-out",
+            about: "some read timed out",
+        },
+        CheckInfo {
+            name: "replicas-disagree",
+            about: "some read or write saw replicas holding different tags",
+        },
+        CheckInfo {
+            name: "write-back-repaired",
+            about: "a read's write-back brought a stale replica up to date",
+        },
     ],
     history: &[
-        CheckInfo { name: "linearizable", about: "the history is linearizable per key (Wing-Gong search with Lowe's memo)" },
-        CheckInfo { name: "stale-read", about: "no read returns a value overwritten before it began" },
-        CheckInfo { name: "new-old-inversion", about: "no later read returns an older value than an earlier read" },
+        CheckInfo {
+            name: "linearizable",
+            about: "the history is linearizable per key (Wing-Gong search with Lowe's memo)",
+        },
+        CheckInfo {
+            name: "stale-read",
+            about: "no read returns a value overwritten before it began",
+        },
+        CheckInfo {
+            name: "new-old-inversion",
+            about: "no later read returns an older value than an earlier read",
+        },
     ],
 };
 
@@ -62,8 +87,14 @@ struct AckedTagDurable {
 }
 
 impl Invariant<QNode> for AckedTagDurable {
-    fn after_event(&mut self, view: &View<'_, QNode>, node: NodeId) -> Option<(String, Vec<NodeId>)> {
-        let Some(QNode::Replica(r)) = view.node(node) else { return None };
+    fn after_event(
+        &mut self,
+        view: &View<'_, QNode>,
+        node: NodeId,
+    ) -> Option<(String, Vec<NodeId>)> {
+        let Some(QNode::Replica(r)) = view.node(node) else {
+            return None;
+        };
         if self.promised.len() <= node.index() {
             self.promised.resize(node.index() + 1, Vec::new());
         }
@@ -101,14 +132,26 @@ pub fn eventually(
 ) -> Option<(String, Vec<NodeId>)> {
     match name {
         "acked-writes-durable" => acked_writes_durable(model, view, history),
-        _ => Some((format!("the quorum model has no eventually-check `{name}`"), Vec::new())),
+        _ => Some((
+            format!("the quorum model has no eventually-check `{name}`"),
+            Vec::new(),
+        )),
     }
 }
 
-fn acked_writes_durable(model: &Quorum, view: &View<'_, QNode>, history: &History<QCall, QRet>) -> Option<(String, Vec<NodeId>)> {
-    let held: Vec<Vec<_>> = model.replica_ids().map(|id| durable_state(view.disk(id), model.cfg.keys)).collect();
+fn acked_writes_durable(
+    model: &Quorum,
+    view: &View<'_, QNode>,
+    history: &History<QCall, QRet>,
+) -> Option<(String, Vec<NodeId>)> {
+    let held: Vec<Vec<_>> = model
+        .replica_ids()
+        .map(|id| durable_state(view.disk(id), model.cfg.keys))
+        .collect();
     for op in &history.ops {
-        let (QCall::Write { key, value }, Some(QRet::Written { tag })) = (&op.call, &op.ret) else { continue };
+        let (QCall::Write { key, value }, Some(QRet::Written { tag })) = (&op.call, &op.ret) else {
+            continue;
+        };
         if !op.is_ok() {
             continue;
         }
@@ -136,12 +179,26 @@ fn acked_writes_durable(model: &Quorum, view: &View<'_, QNode>, history: &Histor
     None
 }
 
-pub fn history(model: &Quorum, name: &str, view: &View<'_, QNode>, history: &History<QCall, QRet>, budget: u64) -> CheckResult {
+pub fn history(
+    model: &Quorum,
+    name: &str,
+    view: &View<'_, QNode>,
+    history: &History<QCall, QRet>,
+    budget: u64,
+) -> CheckResult {
     match name {
         "linearizable" => linearizable(model, history, budget, view),
         "stale-read" => anomalies(model, history, view, stale_reads, "stale read"),
-        "new-old-inversion" => anomalies(model, history, view, new_old_inversions, "new/old inversion"),
-        _ => CheckResult::Unknown { detail: format!("the quorum model has no history check `{name}`") },
+        "new-old-inversion" => anomalies(
+            model,
+            history,
+            view,
+            new_old_inversions,
+            "new/old inversion",
+        ),
+        _ => CheckResult::Unknown {
+            detail: format!("the quorum model has no history check `{name}`"),
+        },
     }
 }
 
@@ -149,27 +206,53 @@ pub fn history(model: &Quorum, name: &str, view: &View<'_, QNode>, history: &His
 ///
 /// Clients are numbered as they are named (`client-2` is client 2), so the checker's
 /// words match the report's.
-pub fn to_operations(model: &Quorum, history: &History<QCall, QRet>) -> Vec<(u32, Operation<RegisterInput, RegisterOutput>)> {
+pub fn to_operations(
+    model: &Quorum,
+    history: &History<QCall, QRet>,
+) -> Vec<(u32, Operation<RegisterInput, RegisterOutput>)> {
     let mut out = Vec::with_capacity(history.len());
     for op in &history.ops {
         let key = op.call.key();
         let (input, output) = match (&op.call, op.outcome, &op.ret) {
-            (QCall::Write { value, .. }, Some(Outcome::Ok), _) => (RegisterInput::Write(*value), Some(RegisterOutput::Written)),
+            (QCall::Write { value, .. }, Some(Outcome::Ok), _) => {
+                (RegisterInput::Write(*value), Some(RegisterOutput::Written))
+            }
             // Unknown outcome: pending if some replica applied it, else it never happened.
-            (QCall::Write { value, .. }, None | Some(Outcome::Info), _) if op.applied => (RegisterInput::Write(*value), None),
+            (QCall::Write { value, .. }, None | Some(Outcome::Info), _) if op.applied => {
+                (RegisterInput::Write(*value), None)
+            }
             (QCall::Read { .. }, Some(Outcome::Ok), Some(QRet::Read { value, .. })) => {
                 (RegisterInput::Read, Some(RegisterOutput::Read(*value)))
             }
             // Failed ops, unapplied writes and unanswered reads have no effect.
             _ => continue,
         };
-        let return_ns = if output.is_some() { op.complete_ns } else { None };
-        out.push((key, Operation { id: op.id.0, client: model.client_number(op.client), call_ns: op.invoke_ns, return_ns, input, output }));
+        let return_ns = if output.is_some() {
+            op.complete_ns
+        } else {
+            None
+        };
+        out.push((
+            key,
+            Operation {
+                id: op.id.0,
+                client: model.client_number(op.client),
+                call_ns: op.invoke_ns,
+                return_ns,
+                input,
+                output,
+            },
+        ));
     }
     out
 }
 
-fn linearizable(model: &Quorum, history: &History<QCall, QRet>, budget: u64, view: &View<'_, QNode>) -> CheckResult {
+fn linearizable(
+    model: &Quorum,
+    history: &History<QCall, QRet>,
+    budget: u64,
+    view: &View<'_, QNode>,
+) -> CheckResult {
     let ops = to_operations(model, history);
     match check_partitioned(&Register, &ops, budget) {
         Verdict::Linearizable => CheckResult::Valid,
@@ -187,9 +270,16 @@ fn linearizable(model: &Quorum, history: &History<QCall, QRet>, budget: u64, vie
 fn involved(history: &History<QCall, QRet>, detail: &str, _view: &View<'_, QNode>) -> Vec<NodeId> {
     let named = |id: u64| {
         let tag = format!("op {id}");
-        detail.match_indices(&tag).any(|(at, _)| !detail[at + tag.len()..].starts_with(|c: char| c.is_ascii_digit()))
+        detail
+            .match_indices(&tag)
+            .any(|(at, _)| !detail[at + tag.len()..].starts_with(|c: char| c.is_ascii_digit()))
     };
-    let mut out: Vec<NodeId> = history.ops.iter().filter(|o| named(o.id.0)).map(|o| o.client).collect();
+    let mut out: Vec<NodeId> = history
+        .ops
+        .iter()
+        .filter(|o| named(o.id.0))
+        .map(|o| o.client)
+        .collect();
     out.sort();
     out.dedup();
     out
@@ -210,18 +300,31 @@ fn anomalies(
             .filter(|o| o.call.key() == key)
             .filter_map(|o| {
                 let kind = match (&o.call, &o.ret) {
-                    (QCall::Write { value, .. }, _) if o.is_ok() || o.applied => RegOpKind::Write { value: *value, ok: o.is_ok() },
-                    (QCall::Read { .. }, Some(QRet::Read { value, .. })) if o.is_ok() => RegOpKind::Read { value: *value },
+                    (QCall::Write { value, .. }, _) if o.is_ok() || o.applied => RegOpKind::Write {
+                        value: *value,
+                        ok: o.is_ok(),
+                    },
+                    (QCall::Read { .. }, Some(QRet::Read { value, .. })) if o.is_ok() => {
+                        RegOpKind::Read { value: *value }
+                    }
                     _ => return None,
                 };
-                Some(RegisterOp { id: o.id.0, client: model.client_number(o.client), call_ns: o.invoke_ns, return_ns: o.complete_ns, kind })
+                Some(RegisterOp {
+                    id: o.id.0,
+                    client: model.client_number(o.client),
+                    call_ns: o.invoke_ns,
+                    return_ns: o.complete_ns,
+                    kind,
+                })
             })
             .collect();
         for a in find(&ops) {
             found.push((key, a));
         }
     }
-    let Some((key, first)) = found.first() else { return CheckResult::Valid };
+    let Some((key, first)) = found.first() else {
+        return CheckResult::Valid;
+    };
     let mut nodes: Vec<NodeId> = first
         .ops
         .iter()

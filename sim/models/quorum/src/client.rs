@@ -21,8 +21,8 @@
 //! cannot know whether it took effect.
 
 use dsim_core::units::Probability;
-use dsim_core::{Ctx, NodeId, OpId, Outcome};
 use dsim_core::Rng;
+use dsim_core::{Ctx, NodeId, OpId, Outcome};
 
 use crate::msg::{Msg, Round, Tag, Versioned};
 use crate::{QCall, QNode, QRet, Timer};
@@ -75,7 +75,13 @@ pub struct Client {
 
 impl Client {
     pub fn new(s: ClientSettings) -> Self {
-        Client { s, op_seq: 0, current: None, last_counter: 0, session: 0 }
+        Client {
+            s,
+            op_seq: 0,
+            current: None,
+            last_counter: 0,
+            session: 0,
+        }
     }
 
     pub fn on_start(&mut self, ctx: &mut Ctx<'_, QNode>) {
@@ -86,7 +92,10 @@ impl Client {
     }
 
     fn think(&mut self, ctx: &mut Ctx<'_, QNode>) {
-        let (a, b) = (self.s.think_min_ns, self.s.think_max_ns.max(self.s.think_min_ns));
+        let (a, b) = (
+            self.s.think_min_ns,
+            self.s.think_max_ns.max(self.s.think_min_ns),
+        );
         let wait = ctx.rng().gen_range(a..=b);
         ctx.set_timer(Timer::Think, wait);
     }
@@ -95,7 +104,9 @@ impl Client {
         match timer {
             Timer::Think => self.begin(ctx),
             Timer::OpTimeout(seq) => {
-                let Some(op) = self.current.take_if(|op| op.round.op_seq == seq) else { return };
+                let Some(op) = self.current.take_if(|op| op.round.op_seq == seq) else {
+                    return;
+                };
                 let mark = match op.kind {
                     Kind::Read => "read-timed-out",
                     Kind::Write(_) => "write-timed-out",
@@ -122,7 +133,10 @@ impl Client {
             (Kind::Write(value), QCall::Write { key, value })
         };
         let id = ctx.invoke(call);
-        let round = Round { op_seq: self.op_seq, phase: 0 };
+        let round = Round {
+            op_seq: self.op_seq,
+            phase: 0,
+        };
         self.current = Some(InFlight {
             id,
             key,
@@ -140,7 +154,9 @@ impl Client {
     }
 
     pub fn on_message(&mut self, ctx: &mut Ctx<'_, QNode>, from: NodeId, msg: Msg) {
-        let Some(op) = self.current.as_mut() else { return };
+        let Some(op) = self.current.as_mut() else {
+            return;
+        };
         match msg {
             Msg::GetReply { key, round, held } if round == op.round && key == op.key => {
                 if op.answered.contains(&from) {
@@ -172,7 +188,10 @@ impl Client {
                 let op = self.current.take().expect("checked above");
                 ctx.cancel_timer(Timer::OpTimeout(op.round.op_seq));
                 let ret = match op.kind {
-                    Kind::Read => QRet::Read { value: op.best.value, tag: op.best.tag },
+                    Kind::Read => QRet::Read {
+                        value: op.best.value,
+                        tag: op.best.tag,
+                    },
                     Kind::Write(_) => {
                         ctx.reached("write-ok");
                         QRet::Written { tag: op.storing }
@@ -193,14 +212,28 @@ impl Client {
             Kind::Write(value) => {
                 let counter = op.best.tag.counter.max(self.last_counter) + 1;
                 self.last_counter = counter;
-                let tag = Tag { counter, writer: me.0, session: self.session };
-                Versioned { tag, value: Some(value) }
+                let tag = Tag {
+                    counter,
+                    writer: me.0,
+                    session: self.session,
+                };
+                Versioned {
+                    tag,
+                    value: Some(value),
+                }
             }
             Kind::Read if self.s.write_back => op.best,
             Kind::Read => {
                 let op = self.current.take().expect("in flight");
                 ctx.cancel_timer(Timer::OpTimeout(op.round.op_seq));
-                ctx.complete(op.id, Outcome::Ok, Some(QRet::Read { value: op.best.value, tag: op.best.tag }));
+                ctx.complete(
+                    op.id,
+                    Outcome::Ok,
+                    Some(QRet::Read {
+                        value: op.best.value,
+                        tag: op.best.tag,
+                    }),
+                );
                 self.think(ctx);
                 return;
             }
@@ -214,7 +247,15 @@ impl Client {
         };
         let (key, round) = (op.key, op.round);
         for &r in &self.s.replicas {
-            ctx.send(r, Msg::Put { key, round, versioned, op: history_op });
+            ctx.send(
+                r,
+                Msg::Put {
+                    key,
+                    round,
+                    versioned,
+                    op: history_op,
+                },
+            );
         }
     }
 

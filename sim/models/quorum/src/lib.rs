@@ -85,14 +85,29 @@ impl Quorum {
     pub fn new(cfg: QuorumConfig) -> Result<Quorum, ConfigError> {
         let n = cfg.replicas;
         if n == 0 {
-            return Err(ConfigError::new("replicas", "a register needs at least one replica", Some("replicas = 3 is the usual N".into())));
+            return Err(ConfigError::new(
+                "replicas",
+                "a register needs at least one replica",
+                Some("replicas = 3 is the usual N".into()),
+            ));
         }
         if n > MAX_REPLICAS {
-            return Err(ConfigError::new("replicas", format!("{n} replicas is over the limit of {MAX_REPLICAS}"), None));
+            return Err(ConfigError::new(
+                "replicas",
+                format!("{n} replicas is over the limit of {MAX_REPLICAS}"),
+                None,
+            ));
         }
         for (key, v) in [("w", cfg.w), ("r", cfg.r)] {
             if v == 0 {
-                return Err(ConfigError::new(key, format!("{} = 0 would complete without hearing from any replica", key.to_uppercase()), Some("use 1..=replicas".into())));
+                return Err(ConfigError::new(
+                    key,
+                    format!(
+                        "{} = 0 would complete without hearing from any replica",
+                        key.to_uppercase()
+                    ),
+                    Some("use 1..=replicas".into()),
+                ));
             }
             if v > n {
                 return Err(ConfigError::new(
@@ -103,19 +118,42 @@ impl Quorum {
             }
         }
         if cfg.clients == 0 {
-            return Err(ConfigError::new("clients", "no clients: nothing would happen", Some("clients = 3".into())));
+            return Err(ConfigError::new(
+                "clients",
+                "no clients: nothing would happen",
+                Some("clients = 3".into()),
+            ));
         }
         if cfg.clients > MAX_CLIENTS {
-            return Err(ConfigError::new("clients", format!("{} clients is over the limit of {MAX_CLIENTS}", cfg.clients), None));
+            return Err(ConfigError::new(
+                "clients",
+                format!("{} clients is over the limit of {MAX_CLIENTS}", cfg.clients),
+                None,
+            ));
         }
         if cfg.keys == 0 || cfg.keys > MAX_KEYS {
-            return Err(ConfigError::new("keys", format!("keys must be 1..={MAX_KEYS}"), None));
+            return Err(ConfigError::new(
+                "keys",
+                format!("keys must be 1..={MAX_KEYS}"),
+                None,
+            ));
         }
         if cfg.op_timeout.0 == 0 {
-            return Err(ConfigError::new("op_timeout", "op_timeout must be above zero", Some("e.g. \"500ms\"".into())));
+            return Err(ConfigError::new(
+                "op_timeout",
+                "op_timeout must be above zero",
+                Some("e.g. \"500ms\"".into()),
+            ));
         }
         if cfg.think_min > cfg.think_max {
-            return Err(ConfigError::new("think_min", format!("think_min {} is above think_max {}", cfg.think_min, cfg.think_max), None));
+            return Err(ConfigError::new(
+                "think_min",
+                format!(
+                    "think_min {} is above think_max {}",
+                    cfg.think_min, cfg.think_max
+                ),
+                None,
+            ));
         }
         Ok(Quorum { cfg })
     }
@@ -212,7 +250,10 @@ impl dsim_core::Node for QNode {
     fn observe(&self) -> Observation {
         match self {
             QNode::Replica(r) => r.observe(),
-            QNode::Client(_) => Observation { state: "client", fields: Vec::new() },
+            QNode::Client(_) => Observation {
+                state: "client",
+                fields: Vec::new(),
+            },
         }
     }
 }
@@ -221,8 +262,10 @@ impl Model for Quorum {
     type Node = QNode;
 
     fn nodes(&self) -> Vec<NodeSpec> {
-        let replicas = (1..=self.cfg.replicas).map(|i| NodeSpec::new(format!("replica-{i}"), "replica"));
-        let clients = (1..=self.cfg.clients).map(|i| NodeSpec::new(format!("client-{i}"), "client"));
+        let replicas =
+            (1..=self.cfg.replicas).map(|i| NodeSpec::new(format!("replica-{i}"), "replica"));
+        let clients =
+            (1..=self.cfg.clients).map(|i| NodeSpec::new(format!("client-{i}"), "client"));
         replicas.chain(clients).collect()
     }
 
@@ -246,11 +289,22 @@ impl Model for Quorum {
         checks::always(self, name)
     }
 
-    fn eventually(&self, name: &str, view: &View<'_, QNode>, history: &History<QCall, QRet>) -> Option<(String, Vec<NodeId>)> {
+    fn eventually(
+        &self,
+        name: &str,
+        view: &View<'_, QNode>,
+        history: &History<QCall, QRet>,
+    ) -> Option<(String, Vec<NodeId>)> {
         checks::eventually(self, name, view, history)
     }
 
-    fn check_history(&self, name: &str, view: &View<'_, QNode>, history: &History<QCall, QRet>, budget: u64) -> CheckResult {
+    fn check_history(
+        &self,
+        name: &str,
+        view: &View<'_, QNode>,
+        history: &History<QCall, QRet>,
+        budget: u64,
+    ) -> CheckResult {
         checks::history(self, name, view, history, budget)
     }
 }

@@ -49,10 +49,19 @@ pub enum Msg {
     /// Client → replica: what do you hold for `key`?
     Get { key: u32, round: Round },
     /// Replica → client.
-    GetReply { key: u32, round: Round, held: Versioned },
+    GetReply {
+        key: u32,
+        round: Round,
+        held: Versioned,
+    },
     /// Client → replica: store this if it is newer than what you hold. `op` is the
     /// history id of a client write (None for a read's write-back), for the checker.
-    Put { key: u32, round: Round, versioned: Versioned, op: Option<OpId> },
+    Put {
+        key: u32,
+        round: Round,
+        versioned: Versioned,
+        op: Option<OpId>,
+    },
     /// Replica → client: I hold `key` at a tag at least this new, durably.
     PutAck { key: u32, round: Round },
 }

@@ -51,7 +51,14 @@ pub fn decode(bytes: &[u8]) -> Option<Versioned> {
         1 => Some(i64::from_le_bytes(body[17..25].try_into().ok()?)),
         _ => return None,
     };
-    Some(Versioned { tag: Tag { counter, writer, session }, value })
+    Some(Versioned {
+        tag: Tag {
+            counter,
+            writer,
+            session,
+        },
+        value,
+    })
 }
 
 fn checksum(bytes: &[u8]) -> u64 {
@@ -67,7 +74,11 @@ pub fn file_name(key: u32) -> String {
 /// Per-key durable state as the disk holds it now (for checkers).
 pub fn durable_state(disk: &dsim_core::Disk, keys: u32) -> Vec<Versioned> {
     (0..keys)
-        .map(|k| disk.durable(&file_name(k)).and_then(decode).unwrap_or_default())
+        .map(|k| {
+            disk.durable(&file_name(k))
+                .and_then(decode)
+                .unwrap_or_default()
+        })
         .collect()
 }
 
@@ -102,7 +113,10 @@ impl Replica {
             if let Some(bytes) = ctx.disk().read(&name) {
                 match decode(bytes) {
                     Some(v) => self.keys[k as usize] = v,
-                    None => ctx.note("corrupt-state", format!("{name} failed its checksum; key {k} starts empty")),
+                    None => ctx.note(
+                        "corrupt-state",
+                        format!("{name} failed its checksum; key {k} starts empty"),
+                    ),
                 }
             }
         }
@@ -111,11 +125,20 @@ impl Replica {
     pub fn on_message(&mut self, ctx: &mut Ctx<'_, QNode>, from: NodeId, msg: Msg) {
         match msg {
             Msg::Get { key, round } => {
-                let Some(held) = self.keys.get(key as usize).copied() else { return };
+                let Some(held) = self.keys.get(key as usize).copied() else {
+                    return;
+                };
                 ctx.send(from, Msg::GetReply { key, round, held });
             }
-            Msg::Put { key, round, versioned, op } => {
-                let Some(held) = self.keys.get(key as usize).copied() else { return };
+            Msg::Put {
+                key,
+                round,
+                versioned,
+                op,
+            } => {
+                let Some(held) = self.keys.get(key as usize).copied() else {
+                    return;
+                };
                 if versioned.tag > held.tag {
                     self.keys[key as usize] = versioned;
                     match op {
@@ -123,10 +146,17 @@ impl Replica {
                         None => ctx.reached("write-back-repaired"),
                     }
                     ctx.metric("tag", versioned.tag.counter as i64);
-                    if ctx.disk().put(&file_name(key), &encode(&versioned)).is_err() {
+                    if ctx
+                        .disk()
+                        .put(&file_name(key), &encode(&versioned))
+                        .is_err()
+                    {
                         // Disk full: the value is held in memory only; no ack, so the
                         // client's write cannot count this replica.
-                        ctx.note("disk-full", format!("could not store key {key} at {}", versioned.tag));
+                        ctx.note(
+                            "disk-full",
+                            format!("could not store key {key} at {}", versioned.tag),
+                        );
                         return;
                     }
                     self.covering = None;
@@ -148,7 +178,10 @@ impl Replica {
                         t
                     }
                 };
-                self.waiting.entry(token).or_default().push((from, ack, key, tag));
+                self.waiting
+                    .entry(token)
+                    .or_default()
+                    .push((from, ack, key, tag));
             }
             Msg::GetReply { .. } | Msg::PutAck { .. } => {}
         }
@@ -166,9 +199,18 @@ impl Replica {
         if self.covering == Some(done.token) {
             self.covering = None;
         }
-        let Some(acks) = self.waiting.remove(&done.token) else { return };
+        let Some(acks) = self.waiting.remove(&done.token) else {
+            return;
+        };
         if !done.ok {
-            ctx.note("fsync-failed", format!("fsync {} failed; {} ack(s) withheld", done.token, acks.len()));
+            ctx.note(
+                "fsync-failed",
+                format!(
+                    "fsync {} failed; {} ack(s) withheld",
+                    done.token,
+                    acks.len()
+                ),
+            );
             return;
         }
         for (to, ack, key, tag) in acks {
@@ -179,7 +221,10 @@ impl Replica {
     pub fn observe(&self) -> Observation {
         Observation {
             state: "replica",
-            fields: vec![("tag", self.keys.iter().map(|v| v.tag.counter).max().unwrap_or(0) as i64)],
+            fields: vec![(
+                "tag",
+                self.keys.iter().map(|v| v.tag.counter).max().unwrap_or(0) as i64,
+            )],
         }
     }
 }
@@ -190,7 +235,14 @@ mod tests {
 
     #[test]
     fn records_round_trip_and_detect_damage() {
-        let v = Versioned { tag: Tag { counter: 7, writer: 4, session: 9 }, value: Some(-12) };
+        let v = Versioned {
+            tag: Tag {
+                counter: 7,
+                writer: 4,
+                session: 9,
+            },
+            value: Some(-12),
+        };
         let bytes = encode(&v);
         assert_eq!(decode(&bytes), Some(v));
         let empty = Versioned::default();
@@ -205,7 +257,11 @@ mod tests {
 
     #[test]
     fn tags_order_by_counter_then_writer() {
-        let t = |c, w| Tag { counter: c, writer: w, session: 0 };
+        let t = |c, w| Tag {
+            counter: c,
+            writer: w,
+            session: 0,
+        };
         assert!(t(2, 0) > t(1, 9));
         assert!(t(2, 5) > t(2, 4));
     }

@@ -1,7 +1,9 @@
 //! Each bug switch of the quorum model, with the check that must catch it: the check fires
 //! with the switch on and stays quiet with it off, over the same seeds.
 
-use dsim_core::config::{ChecksConfig, FaultKind, Latency, NemesisConfig, NetworkConfig, PhaseConfig};
+use dsim_core::config::{
+    ChecksConfig, FaultKind, Latency, NemesisConfig, NetworkConfig, PhaseConfig,
+};
 use dsim_core::units::{Duration, Probability};
 use dsim_core::{run, RunConfig, RunOptions, RunReport, Verdict};
 use dsim_quorum::{Quorum, QuorumConfig};
@@ -9,11 +11,17 @@ use dsim_quorum::{Quorum, QuorumConfig};
 fn faulty_world(checks: ChecksConfig, kinds: Vec<FaultKind>) -> RunConfig {
     RunConfig {
         network: NetworkConfig {
-            latency: Latency::Lognormal { p50: Duration::from_ms(2), p99: Duration::from_ms(30) },
+            latency: Latency::Lognormal {
+                p50: Duration::from_ms(2),
+                p99: Duration::from_ms(30),
+            },
             loss: Probability::one_in(200),
             ..NetworkConfig::default()
         },
-        phases: PhaseConfig { fault_phase: Duration::from_secs(15), heal_phase: Duration::from_secs(5) },
+        phases: PhaseConfig {
+            fault_phase: Duration::from_secs(15),
+            heal_phase: Duration::from_secs(5),
+        },
         nemesis: Some(NemesisConfig {
             kinds,
             interval_min: Duration::from_ms(500),
@@ -30,13 +38,22 @@ fn faulty_world(checks: ChecksConfig, kinds: Vec<FaultKind>) -> RunConfig {
     }
 }
 
-fn sweep(cfg: QuorumConfig, world: &RunConfig, seeds: std::ops::RangeInclusive<u64>) -> Vec<RunReport> {
+fn sweep(
+    cfg: QuorumConfig,
+    world: &RunConfig,
+    seeds: std::ops::RangeInclusive<u64>,
+) -> Vec<RunReport> {
     let model = Quorum::new(cfg).expect("valid config");
-    seeds.map(|s| run(&model, world, s, RunOptions::default()).expect("runs")).collect()
+    seeds
+        .map(|s| run(&model, world, s, RunOptions::default()).expect("runs"))
+        .collect()
 }
 
 fn fired(reports: &[RunReport], name: &str) -> usize {
-    reports.iter().filter(|r| r.violations.iter().any(|v| v.invariant == name)).count()
+    reports
+        .iter()
+        .filter(|r| r.violations.iter().any(|v| v.invariant == name))
+        .count()
 }
 
 fn base() -> QuorumConfig {
@@ -56,11 +73,34 @@ fn without_write_back_reads_invert() {
         history: vec!["linearizable".into(), "new-old-inversion".into()],
         ..Default::default()
     };
-    let world = faulty_world(checks, vec![FaultKind::Crash, FaultKind::Partition, FaultKind::Pause]);
-    let off = sweep(QuorumConfig { write_back: false, ..base() }, &world, 1..=40);
-    let on = sweep(QuorumConfig { write_back: true, ..base() }, &world, 1..=40);
-    assert!(fired(&off, "new-old-inversion") > 0, "no inversion without write-back in 40 seeds");
-    assert!(fired(&off, "linearizable") >= fired(&off, "new-old-inversion"), "every inversion is a linearizability violation");
+    let world = faulty_world(
+        checks,
+        vec![FaultKind::Crash, FaultKind::Partition, FaultKind::Pause],
+    );
+    let off = sweep(
+        QuorumConfig {
+            write_back: false,
+            ..base()
+        },
+        &world,
+        1..=40,
+    );
+    let on = sweep(
+        QuorumConfig {
+            write_back: true,
+            ..base()
+        },
+        &world,
+        1..=40,
+    );
+    assert!(
+        fired(&off, "new-old-inversion") > 0,
+        "no inversion without write-back in 40 seeds"
+    );
+    assert!(
+        fired(&off, "linearizable") >= fired(&off, "new-old-inversion"),
+        "every inversion is a linearizability violation"
+    );
     assert_eq!(fired(&on, "new-old-inversion"), 0);
     assert_eq!(fired(&on, "linearizable"), 0);
     assert!(on.iter().all(|r| r.verdict == Verdict::Valid));
@@ -70,16 +110,39 @@ fn without_write_back_reads_invert() {
 /// acknowledged write (Pillai et al., OSDI 2014, "All File Systems Are Not Created Equal").
 #[test]
 fn acking_before_fsync_loses_acknowledged_writes() {
-    let checks = ChecksConfig { always: vec!["acked-tag-durable".into()], ..Default::default() };
+    let checks = ChecksConfig {
+        always: vec!["acked-tag-durable".into()],
+        ..Default::default()
+    };
     let world = faulty_world(checks, vec![FaultKind::Crash]);
     let slow_disk = |mut w: RunConfig| {
-        w.disk.fsync_latency = Latency::Uniform { min: Duration::from_ms(5), max: Duration::from_ms(40) };
+        w.disk.fsync_latency = Latency::Uniform {
+            min: Duration::from_ms(5),
+            max: Duration::from_ms(40),
+        };
         w
     };
     let world = slow_disk(world);
-    let bug = sweep(QuorumConfig { fsync_before_ack: false, ..base() }, &world, 1..=20);
-    let fixed = sweep(QuorumConfig { fsync_before_ack: true, ..base() }, &world, 1..=20);
-    assert!(fired(&bug, "acked-tag-durable") > 0, "acking before fsync never lost a write in 20 seeds");
+    let bug = sweep(
+        QuorumConfig {
+            fsync_before_ack: false,
+            ..base()
+        },
+        &world,
+        1..=20,
+    );
+    let fixed = sweep(
+        QuorumConfig {
+            fsync_before_ack: true,
+            ..base()
+        },
+        &world,
+        1..=20,
+    );
+    assert!(
+        fired(&bug, "acked-tag-durable") > 0,
+        "acking before fsync never lost a write in 20 seeds"
+    );
     assert_eq!(fired(&fixed, "acked-tag-durable"), 0);
 }
 
@@ -87,9 +150,20 @@ fn acking_before_fsync_loses_acknowledged_writes() {
 /// last write.
 #[test]
 fn sloppy_quorums_serve_stale_reads() {
-    let checks = ChecksConfig { history: vec!["stale-read".into()], ..Default::default() };
+    let checks = ChecksConfig {
+        history: vec!["stale-read".into()],
+        ..Default::default()
+    };
     let world = faulty_world(checks, vec![FaultKind::Partition, FaultKind::Crash]);
-    let sloppy = sweep(QuorumConfig { w: 1, r: 1, ..base() }, &world, 1..=20);
+    let sloppy = sweep(
+        QuorumConfig {
+            w: 1,
+            r: 1,
+            ..base()
+        },
+        &world,
+        1..=20,
+    );
     let strict = sweep(base(), &world, 1..=20);
     assert!(fired(&sloppy, "stale-read") > 0);
     assert_eq!(fired(&strict, "stale-read"), 0);
@@ -100,14 +174,38 @@ fn config_refuses_impossible_quorums() {
     let e = Quorum::new(QuorumConfig { w: 4, ..base() }).unwrap_err();
     assert_eq!(e.key, "w");
     assert!(e.message.contains("larger than N = 3"), "{}", e.message);
-    assert_eq!(Quorum::new(QuorumConfig { r: 0, ..base() }).unwrap_err().key, "r");
-    assert_eq!(Quorum::new(QuorumConfig { replicas: 0, ..base() }).unwrap_err().key, "replicas");
-    assert_eq!(Quorum::new(QuorumConfig { clients: 0, ..base() }).unwrap_err().key, "clients");
+    assert_eq!(
+        Quorum::new(QuorumConfig { r: 0, ..base() })
+            .unwrap_err()
+            .key,
+        "r"
+    );
+    assert_eq!(
+        Quorum::new(QuorumConfig {
+            replicas: 0,
+            ..base()
+        })
+        .unwrap_err()
+        .key,
+        "replicas"
+    );
+    assert_eq!(
+        Quorum::new(QuorumConfig {
+            clients: 0,
+            ..base()
+        })
+        .unwrap_err()
+        .key,
+        "clients"
+    );
 }
 
 #[test]
 fn same_seed_same_digest_and_history() {
-    let checks = ChecksConfig { history: vec!["linearizable".into()], ..Default::default() };
+    let checks = ChecksConfig {
+        history: vec!["linearizable".into()],
+        ..Default::default()
+    };
     let world = faulty_world(checks, vec![FaultKind::Crash, FaultKind::Partition]);
     let a = sweep(base(), &world, 5..=5);
     let b = sweep(base(), &world, 5..=5);
