@@ -8,14 +8,50 @@ use std::process::Command;
 
 /// (scenario under scenarios/, seed, digest, events, verdict)
 const GOLDEN: &[(&str, u64, &str, u64, &str)] = &[
-    ("quorum/nwr-strict.toml", 7, "cf0431ba0d8f9585", 29016, "valid"),
-    ("quorum/nwr-strict.toml", 8, "45bfaaf2dc0a3ec3", 34051, "valid"),
+    (
+        "quorum/nwr-strict.toml",
+        7,
+        "cf0431ba0d8f9585",
+        29016,
+        "valid",
+    ),
+    (
+        "quorum/nwr-strict.toml",
+        8,
+        "45bfaaf2dc0a3ec3",
+        34051,
+        "valid",
+    ),
     // Found a tag reused after a timed-out write (two values under one tag); fixed in the
     // client. Stays here as a regression test.
-    ("quorum/nwr-strict.toml", 934, "8c02fef810dcbb32", 30678, "valid"),
-    ("quorum/nwr-sloppy.toml", 3, "24385d4d2c2ad8fd", 55807, "violation"),
-    ("quorum/nwr-no-writeback.toml", 11, "69fd7305ddf14926", 30947, "violation"),
-    ("quorum/nwr-all-writes.toml", 1, "584d9d29d9a02d96", 9726, "valid"),
+    (
+        "quorum/nwr-strict.toml",
+        934,
+        "8c02fef810dcbb32",
+        30678,
+        "valid",
+    ),
+    (
+        "quorum/nwr-sloppy.toml",
+        3,
+        "24385d4d2c2ad8fd",
+        55807,
+        "violation",
+    ),
+    (
+        "quorum/nwr-no-writeback.toml",
+        11,
+        "69fd7305ddf14926",
+        30947,
+        "violation",
+    ),
+    (
+        "quorum/nwr-all-writes.toml",
+        1,
+        "584d9d29d9a02d96",
+        9726,
+        "valid",
+    ),
 ];
 
 fn run_json(scenario: &str, seed: u64) -> serde_json::Value {
@@ -25,7 +61,10 @@ fn run_json(scenario: &str, seed: u64) -> serde_json::Value {
         .output()
         .expect("dsim runs");
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!("{scenario} seed {seed}: no JSON on stdout ({e}); stderr:\n{}", String::from_utf8_lossy(&out.stderr))
+        panic!(
+            "{scenario} seed {seed}: no JSON on stdout ({e}); stderr:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
     })
 }
 
@@ -34,9 +73,15 @@ fn pinned_digests_hold() {
     let mut moved = Vec::new();
     for &(scenario, seed, digest, events, verdict) in GOLDEN {
         let v = run_json(scenario, seed);
-        let got = (v["digest"].as_str().unwrap_or(""), v["events"].as_u64().unwrap_or(0), v["verdict"].as_str().unwrap_or(""));
+        let got = (
+            v["digest"].as_str().unwrap_or(""),
+            v["events"].as_u64().unwrap_or(0),
+            v["verdict"].as_str().unwrap_or(""),
+        );
         if got != (digest, events, verdict) {
-            moved.push(format!("{scenario} seed {seed}: pinned ({digest}, {events}, {verdict}), got {got:?}"));
+            moved.push(format!(
+                "{scenario} seed {seed}: pinned ({digest}, {events}, {verdict}), got {got:?}"
+            ));
         }
     }
     assert!(moved.is_empty(), "behaviour changed:\n{}", moved.join("\n"));
