@@ -11,7 +11,7 @@ use dsim_core::{RunReport, Verdict};
 use dsim_scenario::Expect;
 
 use crate::cmd_run::stopwatch;
-use crate::cmd_sweep::{failure_name, run_seeds};
+use crate::cmd_sweep::{failure_detail, failure_name, run_seeds};
 use crate::Failure;
 
 /// Whether the runs meet the expectation; the reason when they do not.
@@ -24,7 +24,7 @@ pub fn judge(expect: &Expect, reports: &[RunReport]) -> Result<String, String> {
             "seed {} ended with {}: {}",
             r.seed,
             r.verdict.name(),
-            failure_name(r)
+            failure_detail(r)
         ));
     }
     if expect.verdict == Verdict::Valid {
@@ -83,6 +83,15 @@ pub fn judge(expect: &Expect, reports: &[RunReport]) -> Result<String, String> {
 
 pub fn check(paths: &[PathBuf], jobs: Option<usize>) -> Result<i32, Failure> {
     let files = crate::files::scenario_files(paths)?;
+    if files.is_empty() {
+        let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+        println!("0 passed, 0 failed");
+        return Err(anyhow::anyhow!(
+            "no scenario files (*.toml) under {}: nothing was checked",
+            shown.join(", ")
+        )
+        .into());
+    }
     let (mut passed, mut failed, mut broken) = (0, 0, 0);
     for file in &files {
         let (scenario, runner) = match crate::files::load(file) {

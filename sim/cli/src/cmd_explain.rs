@@ -17,6 +17,22 @@ fn latency(l: &Latency) -> String {
     }
 }
 
+/// A config enum's name as the scenario file spells it: `MajorityMinority` → `majority-minority`.
+fn kebab<T: std::fmt::Debug>(v: &T) -> String {
+    let mut out = String::new();
+    for (i, c) in format!("{v:?}").chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if i > 0 {
+                out.push('-');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 pub fn explain(path: &Path) -> Result<i32, Failure> {
     let (s, runner) = crate::files::load(path)?;
     let info = runner.info();
@@ -63,9 +79,9 @@ pub fn explain(path: &Path) -> Result<i32, Failure> {
         n.reorder
     );
     println!(
-        "disk: fsync {}; after a crash keeps {:?}",
+        "disk: fsync {}; a crash keeps {} data",
         latency(&run.disk.fsync_latency),
-        run.disk.crash
+        kebab(&run.disk.crash)
     );
     println!(
         "\nphases: faults for {}, then every fault is lifted and the system has {} to heal",
@@ -81,8 +97,11 @@ pub fn explain(path: &Path) -> Result<i32, Failure> {
             .map(|t| t.to_string())
             .unwrap_or_else(|| "-".into());
         let what = match f.kind {
-            FaultKind::Partition => format!("partition ({:?}) of {target}", f.shape),
-            FaultKind::Disk => format!("disk fault {:?} on {target}", f.disk),
+            FaultKind::Partition => format!("partition ({}) of {target}", kebab(&f.shape)),
+            FaultKind::Disk => format!(
+                "disk fault {} on {target}",
+                f.disk.map(|d| kebab(&d)).unwrap_or_default()
+            ),
             FaultKind::ClockJump => format!("clock of {target} jumps by {} ns", f.offset_ns),
             FaultKind::ClockDrift => format!("clock of {target} drifts {} ppm", f.drift_ppm),
             k => format!("{} {target}", k.name()),

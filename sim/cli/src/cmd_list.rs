@@ -2,16 +2,14 @@
 
 use std::path::Path;
 
-use dsim_scenario::Scenario;
-
 use crate::Failure;
 
 pub fn list(dir: &Path) -> Result<i32, Failure> {
     let files = crate::files::scenario_files(&[dir.to_path_buf()])?;
     let mut code = 0;
     for f in files {
-        match Scenario::load(&f) {
-            Ok(s) => {
+        match crate::files::load(&f) {
+            Ok((s, _runner)) => {
                 let expect = s
                     .expect
                     .as_ref()
@@ -21,7 +19,11 @@ pub fn list(dir: &Path) -> Result<i32, Failure> {
                 println!("{:<34} {:<10} {:<24} {}", s.path, s.model, expect, story);
             }
             Err(e) => {
-                println!("{:<34} (does not load: {})", f.display(), e.message);
+                let why = match e.downcast_ref::<dsim_scenario::ScenarioError>() {
+                    Some(se) => se.message.clone(),
+                    None => format!("{e:#}"),
+                };
+                println!("{:<34} (does not load: {why})", f.display());
                 code = 2;
             }
         }

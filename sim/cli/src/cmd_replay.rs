@@ -119,10 +119,15 @@ pub fn replay(a: ReplayArgs) -> Result<i32, Failure> {
             .as_str()
             .context("summary.json has no digest")?
             .to_string();
+        // The recorded digest only speaks for the recorded seed.
+        let expected = match a.seed {
+            Some(s) if s != seed => None,
+            _ => Some(digest),
+        };
         (
             a.target.join("scenario.toml"),
             a.seed.unwrap_or(seed),
-            Some(digest),
+            expected,
         )
     } else {
         (a.target.clone(), a.seed.unwrap_or(0), None)

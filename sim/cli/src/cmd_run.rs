@@ -26,10 +26,11 @@ pub struct RunArgs {
     /// Write every event as JSON Lines to FILE.
     #[arg(long, value_name = "FILE")]
     pub trace: Option<PathBuf>,
-    /// Write a run directory: summary.json, trace.jsonl and report.html.
+    /// Write a run directory: summary.json, report.html, scenario.toml and trace.jsonl.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// Run twice and compare every event's digest; name the first divergent event.
+    /// Run twice and compare every event's digest; name the first divergent event
+    /// (exit 0 when they match, 1 when they do not).
     #[arg(long)]
     pub check_determinism: bool,
 }
@@ -88,7 +89,17 @@ pub fn run(a: RunArgs) -> Result<i32, Failure> {
     let elapsed = stopwatch();
     let record = a.out.is_some();
     let report = match (&a.trace, &a.out) {
-        (Some(path), _) => write_trace(runner.as_ref(), &scenario, seed, path, record)?,
+        (Some(path), _) => {
+            let report = write_trace(runner.as_ref(), &scenario, seed, path, record)?;
+            if let Some(dir) = &a.out {
+                // The run directory is complete on its own: it gets a copy of the trace.
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+                std::fs::copy(path, dir.join("trace.jsonl"))
+                    .with_context(|| format!("copying the trace into {}", dir.display()))?;
+            }
+            report
+        }
         (None, Some(dir)) => {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
             write_trace(
@@ -138,7 +149,9 @@ fn check_determinism(
         event_digests: true,
         ..Default::default()
     };
+    let elapsed = stopwatch();
     let a = runner.run(seed, opts());
+    let wall_ms = elapsed();
     let b = runner.run(seed, opts());
     let first = a
         .event_digests
@@ -158,7 +171,7 @@ fn check_determinism(
             None
         }
         None => Some(
-            "the final digests differ though every event matched (end-of-run checks differ)"
+            "every event matched but the final digests differ: the runs stopped differently (a panic or a limit)"
                 .to_string(),
         ),
         Some(i) => {
@@ -181,13 +194,11 @@ fn check_determinism(
         }
     };
     if json {
-        println!(
-            "{}",
-            serde_json::json!({
-                "scenario": scenario.path, "seed": seed, "deterministic": verdict.is_none(),
-                "digest": a.digest, "events": a.events, "detail": verdict,
-            })
-        );
+        // The first run's usual fields, plus what the gate found.
+        let mut v = serde_json::to_value(output::run_json(scenario, &a, wall_ms))?;
+        v["deterministic"] = serde_json::Value::Bool(verdict.is_none());
+        v["divergence"] = serde_json::json!(verdict);
+        println!("{v}");
     }
     match verdict {
         None => Ok(0),

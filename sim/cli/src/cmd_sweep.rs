@@ -93,7 +93,8 @@ pub fn failure_name(r: &RunReport) -> String {
         .unwrap_or_else(|| r.verdict.name().to_string())
 }
 
-fn failure_detail(r: &RunReport) -> String {
+/// What went wrong in a failed run, in words.
+pub fn failure_detail(r: &RunReport) -> String {
     if let Some(v) = r.violations.first() {
         return v.detail.clone();
     }
@@ -170,6 +171,14 @@ pub fn sweep(a: SweepArgs) -> Result<i32, Failure> {
             .into())
         }
     };
+    if seeds.len() > dsim_scenario::MAX_EXPECT_SEEDS {
+        return Err(anyhow::anyhow!(
+            "--seeds {seeds} is {} seeds, over the limit of {} for one sweep; split it into several sweeps",
+            seeds.len(),
+            dsim_scenario::MAX_EXPECT_SEEDS
+        )
+        .into());
+    }
     let elapsed = stopwatch();
     let reports = run_seeds(runner.as_ref(), &seeds, a.jobs, &scenario.name)?;
     let summary = summarize(&scenario, &seeds, &reports, elapsed());

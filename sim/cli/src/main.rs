@@ -71,13 +71,25 @@ impl<E: Into<anyhow::Error>> From<E> for Failure {
 fn main() -> ExitCode {
     panics::install_hook();
     let cli = Cli::parse();
-    let result = match cli.command {
+    // Panics inside runs are caught and reported by the engine; one that gets here is a
+    // bug in dsim itself, and the quiet hook must not swallow it.
+    let outcome = std::panic::catch_unwind(|| match cli.command {
         Command::Run(a) => cmd_run::run(a),
         Command::Sweep(a) => cmd_sweep::sweep(a),
         Command::Replay(a) => cmd_replay::replay(a),
         Command::Check { paths, jobs } => cmd_check::check(&paths, jobs),
         Command::List { dir } => cmd_list::list(&dir),
         Command::Explain { scenario } => cmd_explain::explain(&scenario),
+    });
+    let result = match outcome {
+        Ok(r) => r,
+        Err(payload) => {
+            eprintln!(
+                "internal error: dsim panicked: {} (please report it with the command line)",
+                panics::message(&payload)
+            );
+            return ExitCode::from(101);
+        }
     };
     match result {
         Ok(code) => ExitCode::from(code as u8),

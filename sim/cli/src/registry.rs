@@ -42,7 +42,7 @@ impl<M: Model> Runner for Bound<M> {
             dsim_core::run(&self.model, &self.scenario_run, seed, opts)
         })) {
             Ok(Ok(report)) => report,
-            Ok(Err(e)) => limit_report(seed, e.to_string()),
+            Ok(Err(e)) => limit_report(seed, format!("the run could not start: {e}")),
             Err(payload) => {
                 let message = crate::panics::message(&payload);
                 panic_report(seed, message)
@@ -81,6 +81,7 @@ fn empty_report(seed: u64, verdict: Verdict) -> RunReport {
         notes: Vec::new(),
         samples: Vec::new(),
         messages: Vec::new(),
+        history: Vec::new(),
         event_digests: Vec::new(),
         described_event: None,
         observations: Vec::new(),
@@ -97,7 +98,7 @@ fn limit_report(seed: u64, why: String) -> RunReport {
 fn panic_report(seed: u64, message: String) -> RunReport {
     let mut r = empty_report(seed, Verdict::Panic);
     r.panic = Some(PanicInfo {
-        node: "(checker)".into(),
+        node: "(end-of-run checks)".into(),
         event: 0,
         at_ns: 0,
         message,

@@ -86,8 +86,8 @@ pub enum CrashMode {
     /// Only what was fsynced survives.
     #[default]
     Synced,
-    /// The synced data plus a torn piece of the unsynced tail: the last write is cut at a
-    /// random byte.
+    /// The synced data plus a torn piece of the unsynced tail: the unsynced bytes are cut
+    /// at a random byte (anywhere in the tail, not only inside the last write).
     Torn,
     /// The synced data plus a random prefix of the unsynced writes, whole.
     RandomPrefix,
@@ -230,7 +230,7 @@ pub enum PartitionShape {
 pub enum DiskFault {
     /// Writes not yet fsynced vanish now (a lying disk cache).
     LoseUnsynced,
-    /// The last unsynced write is cut at a random byte and the rest made durable.
+    /// A dirty file's unsynced tail is cut at a random byte and what is left made durable.
     TornWrite,
     /// One random durable byte of one random file is flipped.
     Corrupt,

@@ -84,8 +84,9 @@ impl Disk {
         self.files.values().map(|f| f.current.len() as u64).sum()
     }
 
-    fn check_room(&self, extra: usize) -> Result<(), DiskError> {
-        if self.full || self.used_bytes() + extra as u64 > self.capacity_bytes {
+    /// Refuses a write that would leave `freed` bytes fewer and `extra` more in use.
+    fn check_room(&self, freed: usize, extra: usize) -> Result<(), DiskError> {
+        if self.full || self.used_bytes() - freed as u64 + extra as u64 > self.capacity_bytes {
             Err(DiskError::Full)
         } else {
             Ok(())
@@ -94,7 +95,8 @@ impl Disk {
 
     /// Replaces a file's contents (not atomic: a crash before fsync may tear it).
     pub fn put(&mut self, name: &str, bytes: &[u8]) -> Result<(), DiskError> {
-        self.check_room(bytes.len())?;
+        let old = self.files.get(name).map_or(0, |f| f.current.len());
+        self.check_room(old, bytes.len())?;
         let f = self.files.entry(name.to_string()).or_default();
         // The agreeing prefix is whatever the new contents share with the durable ones.
         let agree = f
@@ -116,7 +118,7 @@ impl Disk {
 
     /// Appends to a file.
     pub fn append(&mut self, name: &str, bytes: &[u8]) -> Result<(), DiskError> {
-        self.check_room(bytes.len())?;
+        self.check_room(0, bytes.len())?;
         let f = self.files.entry(name.to_string()).or_default();
         f.current.extend_from_slice(bytes);
         f.unsynced_ends.push(f.current.len());
@@ -198,10 +200,13 @@ impl Disk {
         for f in self.files.values_mut() {
             f.crash_keep(0);
         }
+        // A file that was never synced is gone, as after a crash.
+        self.files
+            .retain(|_, f| !f.current.is_empty() || !f.durable.is_empty());
     }
 
-    /// Fault: the last unsynced write of one random dirty file is cut at a random byte, and
-    /// what is left becomes durable.
+    /// Fault: the unsynced tail of one random dirty file is cut at a random byte, and what
+    /// is left becomes durable.
     pub(crate) fn tear_write(&mut self, rng: &mut SimRng) -> Option<String> {
         let dirty: Vec<String> = self
             .files
@@ -303,6 +308,25 @@ mod tests {
         d.put("state", b"v2").unwrap();
         d.crash(CrashMode::Synced, &mut derive(1, "d"));
         assert_eq!(d.read("state"), Some(&b"v1"[..]));
+    }
+
+    #[test]
+    fn replacing_a_file_counts_only_its_new_size() {
+        let mut d = Disk::new(10);
+        d.put("x", b"12345678").unwrap();
+        d.put("x", b"abcdefgh").unwrap();
+        assert_eq!(d.put("x", b"abcdefghijk"), Err(DiskError::Full));
+    }
+
+    #[test]
+    fn losing_the_cache_removes_never_synced_files() {
+        let mut d = Disk::new(100);
+        d.put("new", b"v").unwrap();
+        d.put("old", b"v1").unwrap();
+        d.sync_all();
+        d.put("new2", b"x").unwrap();
+        d.lose_unsynced();
+        assert_eq!(d.files().collect::<Vec<_>>(), vec!["new", "old"]);
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod config;
 pub mod digest;
 pub mod disk;
 pub mod fault;
+pub mod harness;
 pub mod history;
 pub mod id;
 pub mod model;

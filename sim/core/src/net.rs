@@ -43,7 +43,7 @@ impl Sampler {
     }
 
     /// One draw, in nanoseconds. Floats pass only through libm (portable, correctly
-    /// specified) and are rounded back to integers before any decision is taken.
+    /// specified) and are truncated back to integers before any decision is taken.
     #[inline]
     pub fn sample(&self, rng: &mut SimRng) -> u64 {
         match *self {

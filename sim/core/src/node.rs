@@ -20,7 +20,7 @@ use crate::rng::SimRng;
 
 /// A message on the virtual network.
 pub trait Message: Clone + Debug + Hash {
-    /// Size on the wire, for the `max_message_bytes` limit and bandwidth accounting.
+    /// Size on the wire, checked against `[limits] max_message_bytes`.
     fn size_bytes(&self) -> usize {
         64
     }
@@ -50,7 +50,7 @@ pub trait Node: Sized {
 /// Completion of a disk request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct IoDone {
-    /// The token the node gave to `Disk::fsync`.
+    /// The token the node gave to `Ctx::fsync`.
     pub token: u64,
     /// False when the disk refused (full, or a fault).
     pub ok: bool,
@@ -148,7 +148,9 @@ impl<'a, N: Node> Ctx<'a, N> {
     pub fn cancel_timer(&mut self, timer: N::Timer) {
         self.effects.push(Effect::CancelTimer { timer });
     }
-    /// Asks the disk to make every write so far durable; `on_io` gets `token` back.
+    /// Asks the disk for an fsync; `on_io` gets `token` back when it completes. On
+    /// completion every write made *until then* is durable (a disk may persist more than
+    /// it was asked to; never less). A crash before completion keeps only older syncs.
     pub fn fsync(&mut self, token: u64) {
         self.effects.push(Effect::Fsync { token });
     }

@@ -46,7 +46,7 @@ impl fmt::Display for Duration {
 /// "1.500s", "250ms", "17us").
 pub fn format_ns(ns: u64) -> String {
     for (size, name) in [(DAY, "d"), (HOUR, "h"), (MIN, "m")] {
-        if ns >= size && ns % size == 0 {
+        if ns >= size && ns.is_multiple_of(size) {
             return format!("{}{name}", ns / size);
         }
     }
@@ -73,6 +73,8 @@ pub enum DurationError {
     BadUnit(String, String),
     #[error("`{0}` is not a duration; write a number and a unit, e.g. \"250ms\", \"1.5s\"")]
     BadNumber(String),
+    #[error("`{0}` is negative: a duration here counts forward from zero")]
+    Negative(String),
     #[error("`{0}` is too large: durations must stay below about 584 years")]
     Overflow(String),
 }
@@ -82,6 +84,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
     let s = text.trim();
     if s == "0" {
         return Ok(Duration::ZERO);
+    }
+    if s.starts_with('-') {
+        return Err(DurationError::Negative(text.to_string()));
     }
     let split = s
         .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '_'))
@@ -273,6 +278,10 @@ mod tests {
         assert!(matches!(
             parse_duration("ms"),
             Err(DurationError::BadNumber(_))
+        ));
+        assert!(matches!(
+            parse_duration("-1s"),
+            Err(DurationError::Negative(_))
         ));
         assert!(matches!(
             parse_duration("99999999999d"),

@@ -61,8 +61,9 @@ pub struct RunOptions<'a> {
     pub describe_event: Option<u64>,
 }
 
-/// The verdict of a run, most severe first in `severity`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+/// The verdict of a run. It has no `Ord` on purpose: compare runs by `severity`, which
+/// is neither the declaration order nor the exit-code order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Verdict {
     Valid,
@@ -156,6 +157,20 @@ pub struct MessageRecord {
     pub summary: String,
 }
 
+/// A client operation, for reports (kept only when recording).
+#[derive(Clone, Debug, Serialize)]
+pub struct OpRecord {
+    pub id: u64,
+    pub client: u32,
+    pub invoke_ns: u64,
+    pub complete_ns: Option<u64>,
+    /// "ok", "fail", "info", or "pending" when the run ended first.
+    pub outcome: &'static str,
+    pub call: String,
+    pub ret: Option<String>,
+    pub applied: bool,
+}
+
 /// Panic details: where and what.
 #[derive(Clone, Debug, Serialize)]
 pub struct PanicInfo {
@@ -186,6 +201,8 @@ pub struct RunReport {
     pub samples: Vec<Sample>,
     #[serde(skip)]
     pub messages: Vec<MessageRecord>,
+    #[serde(skip)]
+    pub history: Vec<OpRecord>,
     #[serde(skip)]
     pub event_digests: Vec<u64>,
     #[serde(skip)]
@@ -226,6 +243,8 @@ pub struct Slot<N: Node> {
     timers: BTreeMap<N::Timer, u64>,
     timer_gen: u64,
     deferred: Vec<Ev<N>>,
+    /// A `Start` event is queued: a second restart must not queue another.
+    booting: bool,
 }
 
 /// Read-only access to the world for invariants, selectors and checkers.
@@ -458,6 +477,7 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
                 timers: BTreeMap::new(),
                 timer_gen: 0,
                 deferred: Vec::new(),
+                booting: true,
             })
             .collect();
         let n = specs.len();
@@ -548,15 +568,35 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
             self.digest.word(item.at_ns);
             self.digest.word(item.seq);
             self.digest.word(ev.tag());
+            if let Some(n) = ev.node() {
+                self.digest.word(n.0 as u64);
+            }
             if self.opts.trace.is_some() || self.opts.describe_event == Some(index) {
                 self.describe(index, item.at_ns, item.seq, &ev);
             }
             let touched = ev.node();
-            if let Err(stop) = self.dispatch(index, ev) {
-                return Some(stop);
-            }
-            if let Some(node) = touched {
-                self.check_always(index, node);
+            // A panic anywhere in the event (a handler, the model's boot, an invariant, a
+            // message's size or hash) is caught here and reported with the event's index.
+            let outcome = catch_unwind(AssertUnwindSafe(|| {
+                self.dispatch(index, ev)?;
+                if let Some(node) = touched {
+                    self.check_always(index, node);
+                }
+                Ok(())
+            }));
+            match outcome {
+                Ok(Ok(())) => {}
+                Ok(Err(stop)) => return Some(stop),
+                Err(payload) => {
+                    return Some(Stop::Panic(PanicInfo {
+                        node: touched
+                            .map(|n| self.specs[n.index()].name.clone())
+                            .unwrap_or_else(|| "(engine: fault or selector)".into()),
+                        event: index,
+                        at_ns: self.now_ns,
+                        message: panic_text(&payload),
+                    }))
+                }
             }
             if self.opts.event_digests {
                 self.event_digests.push(self.digest.get());
@@ -748,6 +788,10 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
 
     fn boot(&mut self, id: NodeId) {
         let slot = &mut self.slots[id.index()];
+        slot.booting = false;
+        if slot.status != Status::Down {
+            return; // already running
+        }
         slot.node = Some(self.model.boot(id));
         slot.status = Status::Up;
         slot.incarnation += 1;
@@ -755,7 +799,7 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
         slot.deferred.clear();
     }
 
-    /// Runs one handler under `catch_unwind`, then applies its effects.
+    /// Runs one handler, then applies its effects. (Panics are caught by the event loop.)
     fn call(
         &mut self,
         index: u64,
@@ -768,7 +812,8 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
         };
         let local_now_ns = slot.clock.local(self.now_ns);
         let mut effects = std::mem::take(&mut self.effects);
-        let result = {
+        let _ = index;
+        {
             let mut ctx = Ctx {
                 id,
                 local_now_ns,
@@ -778,20 +823,7 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
                 specs: &self.specs,
                 next_op: &mut self.next_op,
             };
-            catch_unwind(AssertUnwindSafe(|| f(node, &mut ctx)))
-        };
-        if let Err(payload) = result {
-            let message = payload
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "(non-text panic payload)".into());
-            return Err(Stop::Panic(PanicInfo {
-                node: self.specs[id.index()].name.clone(),
-                event: index,
-                at_ns: self.now_ns,
-                message,
-            }));
+            f(node, &mut ctx);
         }
         let r = self.apply_effects(id, &mut effects);
         effects.clear();
@@ -1287,7 +1319,7 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
                     if pool.contains(&id) || Some(id) == bridge {
                         continue;
                     }
-                    if self.fault_rng.gen_bool(0.5) {
+                    if self.fault_rng.gen_range(0..2u32) == 0 {
                         side_a.push(id);
                     } else {
                         side_b.push(id);
@@ -1336,7 +1368,9 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
 
     fn restart_all(&mut self, ids: &[NodeId]) {
         for &id in ids {
-            if self.slots[id.index()].status == Status::Down {
+            let slot = &mut self.slots[id.index()];
+            if slot.status == Status::Down && !slot.booting {
+                slot.booting = true;
                 self.counters.restarts += 1;
                 // Boot at once; on_start runs as its own event so it is traced and digested.
                 self.queue.push(self.now_ns, Ev::Start(id));
@@ -1377,6 +1411,9 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
                     self.record_fault("heal", &isolated, "end of partition".into());
                 }
             }
+            // The heal phase already set every clock right; undoing the jump again would
+            // skew it the other way.
+            Undo::Clock(..) if self.healing => {}
             Undo::Clock(ids, by) => {
                 for &id in &ids {
                     self.slots[id.index()].clock.jump(by);
@@ -1683,6 +1720,29 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
         } else {
             Vec::new()
         };
+        let history = if self.opts.record {
+            self.history
+                .ops
+                .iter()
+                .map(|o| OpRecord {
+                    id: o.id.0,
+                    client: o.client.0,
+                    invoke_ns: o.invoke_ns,
+                    complete_ns: o.complete_ns,
+                    outcome: match o.outcome {
+                        Some(crate::history::Outcome::Ok) => "ok",
+                        Some(crate::history::Outcome::Fail) => "fail",
+                        Some(crate::history::Outcome::Info) => "info",
+                        None => "pending",
+                    },
+                    call: format!("{:?}", o.call),
+                    ret: o.ret.as_ref().map(|r| format!("{r:?}")),
+                    applied: o.applied,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         let digest = self.digest.hex();
         if let Some(sink) = self.opts.trace.as_deref_mut() {
             sink.line(&TraceLine::Footer {
@@ -1707,12 +1767,21 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
             notes: self.notes,
             samples: self.samples,
             messages: self.messages,
+            history,
             event_digests: self.event_digests,
             described_event: self.described,
             observations,
             node_names: self.specs.iter().map(|s| s.name.clone()).collect(),
         }
     }
+}
+
+fn panic_text(payload: &Box<dyn std::any::Any + Send>) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(non-text panic payload)".into())
 }
 
 fn short_debug<T: std::fmt::Debug>(v: &T) -> String {

@@ -104,6 +104,7 @@ pub fn html(input: &ReportInput<'_>) -> String {
     if let Some(l) = &r.limit {
         let _ = write!(h, "<h2>Limit</h2><pre>{}</pre>", esc(l));
     }
+    h.push_str(&history_section(r));
     h.push_str("<h2>Timeline</h2>");
     h.push_str(&timeline_svg(r));
     if !r.faults.is_empty() {
@@ -208,8 +209,154 @@ pub fn timeline_svg(r: &RunReport) -> String {
     s
 }
 
+/// Operation ids a violation's words name ("op 17").
+pub fn named_ops(text: &str) -> Vec<u64> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("op ") {
+        let tail = &rest[at + 3..];
+        let digits: String = tail.chars().take_while(|c| c.is_ascii_digit()).collect();
+        let word_start = at == 0 || !rest[..at].ends_with(|c: char| c.is_alphanumeric());
+        if word_start && !digits.is_empty() {
+            if let Ok(n) = digits.parse() {
+                out.push(n);
+            }
+        }
+        rest = &tail[digits.len()..];
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The operations around the first violation that names some, drawn as Jepsen draws a
+/// history: one row per client, a bar from invocation to completion (open-ended when the
+/// client never learned the outcome), the named operations highlighted, and a table.
+pub fn history_section(r: &RunReport) -> String {
+    // The completed operations each violation names, and the time they span; the tightest
+    // story wins (a linearizability explanation may also name long-pending operations).
+    let by_id = |id: u64| {
+        r.history
+            .iter()
+            .find(|o| o.id == id && o.complete_ns.is_some())
+    };
+    let span = |ops: &[u64]| -> Option<(u64, u64)> {
+        let picked: Vec<_> = ops.iter().filter_map(|id| by_id(*id)).collect();
+        let t0 = picked.iter().map(|o| o.invoke_ns).min()?;
+        let t1 = picked.iter().filter_map(|o| o.complete_ns).max()?;
+        Some((t0, t1.max(t0 + 1)))
+    };
+    let best = r
+        .violations
+        .iter()
+        .map(|v| named_ops(&v.detail))
+        .filter_map(|n| span(&n).map(|s| (s, n)))
+        .min_by_key(|((t0, t1), _)| t1 - t0);
+    let Some(((t0, t1), named)) = best else {
+        return String::new();
+    };
+    let pad = (t1 - t0) / 10 + 1;
+    let (w0, w1) = (t0.saturating_sub(pad), t1 + pad);
+    let mut window: Vec<_> = r
+        .history
+        .iter()
+        .filter(|o| o.invoke_ns <= w1 && o.complete_ns.unwrap_or(u64::MAX) >= w0)
+        .filter(|o| named.contains(&o.id) || o.complete_ns.is_some())
+        .collect();
+    window.truncate(80);
+    let mut clients: Vec<u32> = window.iter().map(|o| o.client).collect();
+    clients.sort();
+    clients.dedup();
+    let name = |c: u32| {
+        r.node_names
+            .get(c as usize)
+            .cloned()
+            .unwrap_or_else(|| format!("n{c}"))
+    };
+    let (left, width, row) = (90.0, 900.0, 30.0);
+    let x = |t: u64| left + width * (t.clamp(w0, w1) - w0) as f64 / (w1 - w0).max(1) as f64;
+    let mut s = String::from("<h2>The operations involved</h2><p>Each bar is one operation, from the moment the client asked to the moment it was answered; a bar running off the right edge was never answered. Highlighted: the operations the violation names.</p>");
+    let _ = write!(
+        s,
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" font-size=\"11\">",
+        left + width + 10.0,
+        row * (clients.len() as f64 + 1.0)
+    );
+    for (i, c) in clients.iter().enumerate() {
+        let y = row * i as f64 + 4.0;
+        let _ = write!(
+            s,
+            "<text x=\"0\" y=\"{}\">{}</text>",
+            y + 14.0,
+            esc(&name(*c))
+        );
+        for o in window.iter().filter(|o| o.client == *c) {
+            let hot = named.contains(&o.id);
+            let fill = match (hot, o.outcome) {
+                (true, _) => "#f4b400",
+                (_, "ok") => "#9ec5e8",
+                _ => "#ddd",
+            };
+            let end = o.complete_ns.map(x).unwrap_or(left + width);
+            let label = format!(
+                "op {} {} → {}",
+                o.id,
+                o.call,
+                o.ret.as_deref().unwrap_or(o.outcome)
+            );
+            let _ = write!(
+                s,
+                "<rect x=\"{:.1}\" y=\"{y}\" width=\"{:.1}\" height=\"20\" fill=\"{fill}\" stroke=\"#555\"><title>{}</title></rect>",
+                x(o.invoke_ns),
+                (end - x(o.invoke_ns)).max(2.0),
+                esc(&label)
+            );
+            if hot {
+                let _ = write!(
+                    s,
+                    "<text x=\"{:.1}\" y=\"{}\">{}</text>",
+                    x(o.invoke_ns) + 2.0,
+                    y + 14.0,
+                    o.id
+                );
+            }
+        }
+    }
+    let _ = write!(s, "<text x=\"{left}\" y=\"{0}\">{1}</text><text x=\"{2}\" y=\"{0}\" text-anchor=\"end\">{3}</text></svg>", row * (clients.len() as f64 + 0.8), format_ns(w0), left + width, format_ns(w1));
+    s.push_str("<table><tr><th>op</th><th>client</th><th>asked</th><th>answered</th><th>call</th><th>result</th></tr>");
+    for o in &window {
+        let style = if named.contains(&o.id) {
+            " style=\"background:#fff3c4\""
+        } else {
+            ""
+        };
+        let _ =
+            write!(
+            s,
+            "<tr{style}><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{} {}</td></tr>",
+            o.id,
+            esc(&name(o.client)),
+            format_ns(o.invoke_ns),
+            o.complete_ns.map(format_ns).unwrap_or_else(|| "never".into()),
+            esc(&o.call),
+            o.outcome,
+            esc(o.ret.as_deref().unwrap_or(""))
+        );
+    }
+    s.push_str("</table>");
+    s
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn finds_named_ops() {
+        assert_eq!(
+            super::named_ops("read op 17 by client 3 after write op 9; op 17 again; shop 5"),
+            vec![9, 17]
+        );
+    }
+
     use super::*;
 
     #[test]

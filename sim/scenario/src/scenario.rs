@@ -429,8 +429,7 @@ impl Scenario {
                         ))
                     }
                     Selector::Model { name, .. } if !info.selectors.contains(&name.as_str()) => {
-                        let mut known: Vec<&str> =
-                            BUILTIN.iter().copied().filter(|b| *b != "none").collect();
+                        let mut known: Vec<&str> = BUILTIN.to_vec();
                         known.extend(info.selectors.iter().copied());
                         let hint = did_you_mean(name, &known).map(|s| format!("did you mean `{s}`?")).or_else(|| {
                             Some(format!(
@@ -565,18 +564,33 @@ impl Scenario {
         }
         if let Some(max) = l.max_time {
             if max.0 < end {
+                // Point at what the user wrote: the limit if they set it, else the phases
+                // that outgrew the default limit.
+                let written = self.source.contains("max_time");
+                let at: &[&str] = if written {
+                    &["limits", "max_time"]
+                } else if phases.fault_phase >= phases.heal_phase {
+                    &["run", "fault_phase"]
+                } else {
+                    &["run", "heal_phase"]
+                };
                 return Err(self.error_at(
-                    &["limits", "max_time"],
+                    at,
                     format!(
                         "max_time {} is shorter than the run: fault phase {} + heal phase {}",
                         human(max),
                         human(phases.fault_phase),
                         human(phases.heal_phase)
                     ),
-                    Some(format!(
-                        "raise it to at least {}, or shorten [run]",
-                        human(Duration(end))
-                    )),
+                    Some(if written {
+                        format!("raise it to at least {}, or shorten [run]", human(Duration(end)))
+                    } else {
+                        format!(
+                            "the default limit is {}; shorten [run], or set [limits] max_time to at least {}",
+                            human(max),
+                            human(Duration(end))
+                        )
+                    }),
                 ));
             }
         }
@@ -837,7 +851,7 @@ fn human(d: Duration) -> String {
         return "0s".into();
     }
     // Seconds read best up to ten minutes ("90s", not "1.5m").
-    let units: [(u64, &str); 7] = if ns < 10 * MIN && ns % SEC == 0 {
+    let units: [(u64, &str); 7] = if ns < 10 * MIN && ns.is_multiple_of(SEC) {
         [(SEC, "s"); 7]
     } else {
         [
@@ -851,7 +865,7 @@ fn human(d: Duration) -> String {
         ]
     };
     for (size, name) in units {
-        if ns % size == 0 {
+        if ns.is_multiple_of(size) {
             return format!("{}{name}", ns / size);
         }
     }

@@ -39,6 +39,7 @@ fn pingpong(c: &mut Criterion) {
     let model = PingPong::new(PingPongConfig {
         nodes: 2,
         in_flight: 64,
+        panic_at_hops: None,
     })
     .expect("valid config");
     // 128 balls in the air, 1 ms a hop: 128 deliveries per virtual millisecond, so

@@ -27,6 +27,10 @@ pub struct PingPongConfig {
     pub nodes: u32,
     /// Balls each node throws at start, so `nodes * in_flight` are in the air at once.
     pub in_flight: u32,
+    /// Test switch, not a protocol setting: a node that catches a ball thrown this many
+    /// times panics. It exists to test how dsim reports a model that crashes the
+    /// simulator (exit code 5, with the seed and event index; a sweep goes on).
+    pub panic_at_hops: Option<u64>,
 }
 
 impl Default for PingPongConfig {
@@ -34,6 +38,7 @@ impl Default for PingPongConfig {
         PingPongConfig {
             nodes: 2,
             in_flight: 64,
+            panic_at_hops: None,
         }
     }
 }
@@ -60,6 +65,7 @@ pub enum NoTimer {}
 pub struct PingPongNode {
     next: NodeId,
     in_flight: u32,
+    panic_at_hops: Option<u64>,
     /// Balls caught by this incarnation.
     caught: u64,
     /// The largest hop count seen on a caught ball.
@@ -92,6 +98,9 @@ impl Node for PingPongNode {
     fn on_message(&mut self, ctx: &mut Ctx<'_, Self>, _from: NodeId, msg: Ball) {
         self.caught += 1;
         self.max_hops = self.max_hops.max(msg.hops);
+        if self.panic_at_hops == Some(msg.hops) {
+            panic!("pingpong: a ball reached {} hops (panic_at_hops)", msg.hops);
+        }
         ctx.send(self.next, Ball { hops: msg.hops + 1 });
     }
 
@@ -154,6 +163,7 @@ impl Model for PingPong {
         PingPongNode {
             next: NodeId((id.0 + 1) % self.cfg.nodes),
             in_flight: self.cfg.in_flight,
+            panic_at_hops: self.cfg.panic_at_hops,
             caught: 0,
             max_hops: 0,
         }

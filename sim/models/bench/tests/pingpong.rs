@@ -6,7 +6,12 @@ use dsim_core::units::{Duration, MS};
 use dsim_core::{run, Model, RunConfig, RunOptions, RunReport, Verdict};
 
 fn model(nodes: u32, in_flight: u32) -> PingPong {
-    PingPong::new(PingPongConfig { nodes, in_flight }).expect("valid config")
+    PingPong::new(PingPongConfig {
+        nodes,
+        in_flight,
+        panic_at_hops: None,
+    })
+    .expect("valid config")
 }
 
 fn cfg(latency: Latency, sim: Duration) -> RunConfig {
@@ -157,6 +162,7 @@ fn config_is_validated_at_the_right_key() {
     let e = PingPong::new(PingPongConfig {
         nodes: 1,
         in_flight: 64,
+        panic_at_hops: None,
     })
     .unwrap_err();
     assert_eq!(e.key, "nodes");
@@ -164,6 +170,7 @@ fn config_is_validated_at_the_right_key() {
     let e = PingPong::new(PingPongConfig {
         nodes: 2,
         in_flight: 0,
+        panic_at_hops: None,
     })
     .unwrap_err();
     assert_eq!(e.key, "in_flight");
@@ -177,7 +184,8 @@ fn config_defaults_and_unknown_keys() {
         c,
         PingPongConfig {
             nodes: 2,
-            in_flight: 64
+            in_flight: 64,
+            panic_at_hops: None,
         }
     );
     let c: PingPongConfig = toml::from_str("nodes = 4").expect("parses");
@@ -185,7 +193,8 @@ fn config_defaults_and_unknown_keys() {
         c,
         PingPongConfig {
             nodes: 4,
-            in_flight: 64
+            in_flight: 64,
+            panic_at_hops: None,
         }
     );
     assert!(toml::from_str::<PingPongConfig>("node = 4").is_err());
@@ -250,4 +259,32 @@ fn a_crash_loses_balls_and_a_restart_throws_new_ones() {
         - r.metrics["messages_delivered"]
         - r.metrics["messages_to_down_node"];
     assert_eq!(in_air, 10);
+}
+
+/// A model that panics is caught by the engine: the run ends with verdict `panic`, naming
+/// the node, the event index and the message, and the same seed panics at the same event.
+#[test]
+fn a_panicking_model_is_reported_with_its_event() {
+    let model = PingPong::new(PingPongConfig {
+        nodes: 3,
+        in_flight: 4,
+        panic_at_hops: Some(10),
+    })
+    .expect("valid config");
+    let cfg = dsim_core::RunConfig::default();
+    let a = dsim_core::run(&model, &cfg, 3, dsim_core::RunOptions::default()).expect("starts");
+    let b = dsim_core::run(&model, &cfg, 3, dsim_core::RunOptions::default()).expect("starts");
+    assert_eq!(a.verdict, dsim_core::Verdict::Panic);
+    let p = a.panic.as_ref().expect("panic info");
+    assert!(p.message.contains("reached 10 hops"), "{}", p.message);
+    assert!(p.node.starts_with("node-"), "{}", p.node);
+    assert_eq!(
+        a.events,
+        p.event + 1,
+        "the panicking event is the last one counted"
+    );
+    assert_eq!(
+        b.panic.as_ref().map(|q| (q.event, q.node.clone())),
+        Some((p.event, p.node.clone()))
+    );
 }

@@ -119,7 +119,8 @@ fn pingpong_scenario_parses() {
         cfg,
         PingPongConfig {
             nodes: 2,
-            in_flight: 64
+            in_flight: 64,
+            panic_at_hops: None,
         }
     );
     PingPong::new(cfg).expect("valid");

@@ -258,7 +258,7 @@ fn linearizable(
         Verdict::Linearizable => CheckResult::Valid,
         Verdict::NotLinearizable(e) => {
             let nodes = involved(history, e.to_string().as_str(), view);
-            CheckResult::Invalid { detail: format!("not linearizable: {e}"), nodes }
+            CheckResult::Invalid { detail: e.to_string(), nodes }
         }
         Verdict::Unknown { steps } => CheckResult::Unknown {
             detail: format!("the linearizability search gave up after {steps} steps (raise [limits] checker_budget)"),

@@ -34,6 +34,7 @@ pub struct ClientSettings {
     pub w: usize,
     pub r: usize,
     pub write_back: bool,
+    pub unique_write_tags: bool,
     pub keys: u32,
     pub read_ppb: u32,
     pub op_timeout_ns: u64,
@@ -210,7 +211,11 @@ impl Client {
         let op = self.current.as_mut().expect("in flight");
         let versioned = match op.kind {
             Kind::Write(value) => {
-                let counter = op.best.tag.counter.max(self.last_counter) + 1;
+                let counter = if self.s.unique_write_tags {
+                    op.best.tag.counter.max(self.last_counter) + 1
+                } else {
+                    op.best.tag.counter + 1 // the bug: may repeat an abandoned write's tag
+                };
                 self.last_counter = counter;
                 let tag = Tag {
                     counter,

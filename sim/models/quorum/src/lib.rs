@@ -40,6 +40,11 @@ pub struct QuorumConfig {
     /// acknowledgement a promise; cf. Pillai et al., OSDI 2014, and Ganesan et al.,
     /// FAST 2017, on how real systems get this wrong).
     pub fsync_before_ack: bool,
+    /// Bug switch: when false, a client whose write timed out may reuse that write's tag
+    /// for its next write (the next query quorum can miss the abandoned write), putting two
+    /// values under one tag. ABD assumes a writer's writes complete one after another;
+    /// timeouts break that. Found by dsim in a 1,000-seed sweep of nwr-strict.
+    pub unique_write_tags: bool,
     pub clients: u32,
     /// How many registers (keys); each operation picks one at random.
     pub keys: u32,
@@ -60,6 +65,7 @@ impl Default for QuorumConfig {
             r: 2,
             write_back: true,
             fsync_before_ack: true,
+            unique_write_tags: true,
             clients: 3,
             keys: 1,
             read_ratio: Probability::one_in(2),
@@ -173,6 +179,7 @@ impl Quorum {
             w: self.cfg.w as usize,
             r: self.cfg.r as usize,
             write_back: self.cfg.write_back,
+            unique_write_tags: self.cfg.unique_write_tags,
             keys: self.cfg.keys,
             read_ppb: self.cfg.read_ratio.0,
             op_timeout_ns: self.cfg.op_timeout.0,

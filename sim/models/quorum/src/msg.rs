@@ -14,11 +14,18 @@
 use dsim_core::{Message, OpId};
 
 /// A write's place in the total order of writes: compared by counter, then writer.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Tag {
     pub counter: u64,
     pub writer: u32,
     pub session: u32,
+}
+
+/// Traces and reports show a tag as `counter.writer`; the session only breaks ties.
+impl std::fmt::Debug for Tag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.counter, self.writer)
+    }
 }
 
 impl std::fmt::Display for Tag {
