@@ -4,52 +4,9 @@
 //! rules play out under faults.
 
 use crate::disk::Disk;
-use crate::history::{OpId, Outcome};
 use crate::id::{NodeId, NodeSpec};
 use crate::node::{Ctx, Effect, IoDone, Node};
 use crate::rng::{derive, SimRng};
-
-/// What a node asked for during one handler call.
-#[derive(Debug)]
-pub enum Output<N: Node> {
-    Send {
-        to: NodeId,
-        msg: N::Msg,
-    },
-    SetTimer {
-        timer: N::Timer,
-        after_ns: u64,
-    },
-    CancelTimer {
-        timer: N::Timer,
-    },
-    Fsync {
-        token: u64,
-    },
-    Note {
-        kind: &'static str,
-        detail: String,
-    },
-    Metric {
-        name: &'static str,
-        value: i64,
-    },
-    Invoke {
-        id: OpId,
-        call: N::Call,
-    },
-    Complete {
-        id: OpId,
-        outcome: Outcome,
-        ret: Option<N::Ret>,
-    },
-    Applied {
-        id: OpId,
-    },
-    Reached {
-        mark: &'static str,
-    },
-}
 
 /// One node, its disk, clock and random stream.
 pub struct Harness<N: Node> {
@@ -78,7 +35,7 @@ impl<N: Node> Harness<N> {
         }
     }
 
-    fn call(&mut self, f: impl FnOnce(&mut N, &mut Ctx<'_, N>)) -> Vec<Output<N>> {
+    fn call(&mut self, f: impl FnOnce(&mut N, &mut Ctx<'_, N>)) -> Vec<Effect<N>> {
         {
             let mut ctx = Ctx {
                 id: self.id,
@@ -91,34 +48,20 @@ impl<N: Node> Harness<N> {
             };
             f(&mut self.node, &mut ctx);
         }
-        self.effects
-            .drain(..)
-            .map(|e| match e {
-                Effect::Send { to, msg } => Output::Send { to, msg },
-                Effect::SetTimer { timer, after_ns } => Output::SetTimer { timer, after_ns },
-                Effect::CancelTimer { timer } => Output::CancelTimer { timer },
-                Effect::Fsync { token } => Output::Fsync { token },
-                Effect::Note { kind, detail } => Output::Note { kind, detail },
-                Effect::Metric { name, value } => Output::Metric { name, value },
-                Effect::Invoke { call, id } => Output::Invoke { id, call },
-                Effect::Complete { id, outcome, ret } => Output::Complete { id, outcome, ret },
-                Effect::Applied { id } => Output::Applied { id },
-                Effect::Reached { mark } => Output::Reached { mark },
-            })
-            .collect()
+        std::mem::take(&mut self.effects)
     }
 
-    pub fn start(&mut self) -> Vec<Output<N>> {
+    pub fn start(&mut self) -> Vec<Effect<N>> {
         self.call(|n, ctx| n.on_start(ctx))
     }
-    pub fn deliver(&mut self, from: NodeId, msg: N::Msg) -> Vec<Output<N>> {
+    pub fn deliver(&mut self, from: NodeId, msg: N::Msg) -> Vec<Effect<N>> {
         self.call(|n, ctx| n.on_message(ctx, from, msg))
     }
-    pub fn fire(&mut self, timer: N::Timer) -> Vec<Output<N>> {
+    pub fn fire(&mut self, timer: N::Timer) -> Vec<Effect<N>> {
         self.call(|n, ctx| n.on_timer(ctx, timer))
     }
     /// Completes an fsync: the disk's writes become durable (when `ok`), then `on_io`.
-    pub fn io(&mut self, token: u64, ok: bool) -> Vec<Output<N>> {
+    pub fn io(&mut self, token: u64, ok: bool) -> Vec<Effect<N>> {
         if ok {
             self.disk.sync_all();
         }

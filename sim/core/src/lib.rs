@@ -30,7 +30,7 @@ pub use disk::{Disk, DiskError};
 pub use history::{History, HistoryEntry, OpId, Outcome};
 pub use id::{NodeId, NodeSpec};
 pub use model::{ConfigError, Model};
-pub use node::{Ctx, IoDone, Message, Node, Observation};
+pub use node::{Ctx, Effect, IoDone, Message, Node, Observation};
 pub use rand::Rng;
 pub use rng::SimRng;
 pub use world::{run, RunConfig, RunOptions, RunReport, Verdict, View};

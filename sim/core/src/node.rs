@@ -63,9 +63,10 @@ pub struct Observation {
     pub fields: Vec<(&'static str, i64)>,
 }
 
-/// Effects a handler asks for; applied by the engine after the handler returns.
+/// Effects a handler asks for; applied by the engine after the handler returns, or
+/// returned as they are by the test harness (`harness.rs`).
 #[derive(Debug)]
-pub(crate) enum Effect<N: Node> {
+pub enum Effect<N: Node> {
     Send {
         to: NodeId,
         msg: N::Msg,

@@ -2,7 +2,8 @@
 //! write's tag. Step by step through the client's handlers (sans-IO), then end to end on
 //! the two seeds of nwr-strict (out of 3,000) where the reuse breaks linearizability.
 
-use dsim_core::harness::{Harness, Output};
+use dsim_core::harness::Harness;
+use dsim_core::node::Effect;
 use dsim_core::units::Probability;
 use dsim_core::{Model, NodeId, RunOptions, Verdict};
 use dsim_quorum::msg::{Msg, Round, Tag, Versioned};
@@ -19,10 +20,10 @@ fn client(unique_write_tags: bool) -> Harness<QNode> {
     Harness::new(model.boot(id), id, model.nodes(), 1)
 }
 
-fn round_of(out: &[Output<QNode>]) -> Round {
+fn round_of(out: &[Effect<QNode>]) -> Round {
     out.iter()
         .find_map(|o| match o {
-            Output::Send {
+            Effect::Send {
                 msg: Msg::Get { round, .. },
                 ..
             } => Some(*round),
@@ -31,10 +32,10 @@ fn round_of(out: &[Output<QNode>]) -> Round {
         .expect("the operation starts with a query round")
 }
 
-fn stored_tag(out: &[Output<QNode>]) -> Tag {
+fn stored_tag(out: &[Effect<QNode>]) -> Tag {
     out.iter()
         .find_map(|o| match o {
-            Output::Send {
+            Effect::Send {
                 msg: Msg::Put { versioned, .. },
                 ..
             } => Some(versioned.tag),
@@ -83,7 +84,7 @@ fn abandoned_then_next(unique: bool) -> (Tag, Tag) {
     let out = h.fire(Timer::OpTimeout(round.op_seq));
     assert!(out.iter().any(|o| matches!(
         o,
-        Output::Complete {
+        Effect::Complete {
             outcome: dsim_core::Outcome::Info,
             ..
         }
