@@ -163,11 +163,11 @@ impl Replica {
                 }
                 let ack = Msg::PutAck { key, round };
                 let tag = self.keys[key as usize].tag;
-                if !self.fsync_before_ack || !ctx.disk().has_unsynced() {
+                if !ctx.disk().has_unsynced() {
                     self.ack(ctx, from, ack, key, tag);
                     return;
                 }
-                // Wait for an fsync that covers what we hold now.
+                // An fsync that covers what we hold now: one already asked for, or a new one.
                 let token = match self.covering {
                     Some(t) => t,
                     None => {
@@ -178,10 +178,12 @@ impl Replica {
                         t
                     }
                 };
-                self.waiting
-                    .entry(token)
-                    .or_default()
-                    .push((from, ack, key, tag));
+                if self.fsync_before_ack {
+                    self.waiting.entry(token).or_default().push((from, ack, key, tag));
+                } else {
+                    // The bug: the disk syncs in the background, but the promise is made now.
+                    self.ack(ctx, from, ack, key, tag);
+                }
             }
             Msg::GetReply { .. } | Msg::PutAck { .. } => {}
         }
