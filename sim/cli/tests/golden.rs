@@ -11,28 +11,28 @@ const GOLDEN: &[(&str, u64, &str, u64, &str)] = &[
     (
         "quorum/nwr-strict.toml",
         7,
-        "05e6be171b4b1530",
+        "33e54340e50f6256",
         31252,
         "valid",
     ),
     (
         "quorum/nwr-strict.toml",
         8,
-        "898701d318c48d2b",
+        "8f1467fba5179a7b",
         33601,
         "valid",
     ),
     (
         "quorum/nwr-sloppy.toml",
         3,
-        "7ba2ff12474b4193",
+        "ea2fbeb134ac0494",
         55796,
         "violation",
     ),
     (
         "quorum/nwr-no-writeback.toml",
         2,
-        "8bcac6c5c72dfc21",
+        "af5f94fcbe3a9452",
         33598,
         "violation",
     ),
@@ -42,6 +42,13 @@ const GOLDEN: &[(&str, u64, &str, u64, &str)] = &[
         "82b0197ab4d152ca",
         9726,
         "valid",
+    ),
+    (
+        "quorum/nwr-ack-before-fsync.toml",
+        1,
+        "82b5c868a1805dc5",
+        43909,
+        "violation",
     ),
 ];
 

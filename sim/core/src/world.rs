@@ -1113,6 +1113,8 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
             (Some(sel), FaultKind::Restart) => self.resolve(sel, |s| s == Status::Down),
             (Some(sel), FaultKind::Crash) => self.resolve(sel, running),
             (Some(sel), FaultKind::Pause) => self.resolve(sel, |s| s == Status::Up),
+            // Cutting off a crashed node would change nothing (and count it twice).
+            (Some(sel), FaultKind::Partition) => self.resolve(sel, running),
             (Some(sel), _) => self.resolve(sel, any),
             (None, _) => Vec::new(),
         };
@@ -1485,9 +1487,9 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
                 f.shape = shapes[self.fault_rng.gen_range(0..shapes.len())];
                 let pool = role.as_deref().unwrap_or(self.model.fault_role());
                 let pool_n = self.slots.iter().filter(|s| s.spec.role == pool).count();
+                // Pool nodes on the small side (a bridge leaves (n-1)/2 there too).
                 let cut_off = match f.shape {
                     PartitionShape::Isolate => 1,
-                    PartitionShape::Bridge => pool_n.saturating_sub(1) / 2,
                     _ => pool_n.saturating_sub(1) / 2,
                 };
                 if cut_off > room {
@@ -1521,9 +1523,15 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
             let before = self.net.cuts().len();
             self.apply_fault(&f, "nemesis");
             if kind == FaultKind::Partition && self.net.cuts().len() > before {
-                // Track who the nemesis cut off, so max_faulty holds, and heal them by id.
+                // Track which pool nodes the nemesis cut off (clients dealt to that side do
+                // not count), so max_faulty holds, and heal the cut by its id.
+                let pool = role.as_deref().unwrap_or(self.model.fault_role());
                 let cut = self.net.cuts().last().expect("just added");
-                let members: Vec<NodeId> = cut.a.ids().collect();
+                let members: Vec<NodeId> = cut
+                    .a
+                    .ids()
+                    .filter(|id| self.slots[id.index()].spec.role == pool)
+                    .collect();
                 for id in &members {
                     self.nemesis_isolated.insert(*id);
                 }

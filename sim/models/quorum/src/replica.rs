@@ -179,7 +179,10 @@ impl Replica {
                     }
                 };
                 if self.fsync_before_ack {
-                    self.waiting.entry(token).or_default().push((from, ack, key, tag));
+                    self.waiting
+                        .entry(token)
+                        .or_default()
+                        .push((from, ack, key, tag));
                 } else {
                     // The bug: the disk syncs in the background, but the promise is made now.
                     self.ack(ctx, from, ack, key, tag);
