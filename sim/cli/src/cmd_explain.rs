@@ -97,12 +97,27 @@ pub fn explain(path: &Path) -> Result<i32, Failure> {
             .map(|t| t.to_string())
             .unwrap_or_else(|| "-".into());
         let what = match f.kind {
-            FaultKind::Partition => format!("partition ({}) of {target}", kebab(&f.shape)),
+            FaultKind::Partition => match (&f.target, f.shape) {
+                (None, shape) => format!("partition ({}) of the model's fault role", shape.name()),
+                (Some(_), dsim_core::config::PartitionShape::OneWay) => format!(
+                    "one-way partition: {target} cannot reach {}",
+                    f.to.as_ref()
+                        .map(|t| t.to_string())
+                        .unwrap_or_else(|| "anyone else".into())
+                ),
+                (Some(_), shape) => format!("partition ({}) of {target}", shape.name()),
+            },
             FaultKind::Disk => format!(
                 "disk fault {} on {target}",
-                f.disk.map(|d| kebab(&d)).unwrap_or_default()
+                f.disk.map(|d| d.name()).unwrap_or_default()
             ),
-            FaultKind::ClockJump => format!("clock of {target} jumps by {} ns", f.offset_ns),
+            FaultKind::ClockJump => format!(
+                "clock of {target} jumps by {}{}",
+                if f.offset_ns < 0 { "-" } else { "+" },
+                format_ns(f.offset_ns.unsigned_abs())
+            ),
+            FaultKind::Slow => format!("network of {target} {}x slower", f.factor),
+            FaultKind::Heal => "every partition heals".to_string(),
             FaultKind::ClockDrift => format!("clock of {target} drifts {} ppm", f.drift_ppm),
             k => format!("{} {target}", k.name()),
         };

@@ -23,8 +23,8 @@ pub struct SweepArgs {
     /// Seeds, inclusive: "1..200" (default: the scenario's [expect] seeds).
     #[arg(long)]
     pub seeds: Option<SeedRange>,
-    /// Parallel runs (default: the number of cores).
-    #[arg(long)]
+    /// Parallel runs, 1 to 1024 (default: the number of cores).
+    #[arg(long, value_parser = crate::jobs_in_range)]
     pub jobs: Option<usize>,
     /// Print one JSON object on stdout.
     #[arg(long)]
@@ -61,8 +61,10 @@ pub fn run_seeds(
     jobs: Option<usize>,
     label: &str,
 ) -> anyhow::Result<Vec<RunReport>> {
+    // Never more threads than runs; 0 asks rayon for one per core.
+    let threads = jobs.map_or(0, |j| j.min(seeds.len().max(1) as usize));
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(jobs.unwrap_or(0))
+        .num_threads(threads)
         .build()?;
     let bar = ProgressBar::new(seeds.len());
     bar.set_style(

@@ -46,8 +46,8 @@ enum Command {
         /// Scenario files or directories (searched for *.toml).
         #[arg(required = true)]
         paths: Vec<PathBuf>,
-        /// Parallel runs (default: the number of cores).
-        #[arg(long)]
+        /// Parallel runs, 1 to 1024 (default: the number of cores).
+        #[arg(long, value_parser = jobs_in_range)]
         jobs: Option<usize>,
     },
     /// The scenario catalogue, one line a scenario.
@@ -57,6 +57,15 @@ enum Command {
     },
     /// The story, topology and fault plan of a scenario, in words.
     Explain { scenario: PathBuf },
+}
+
+/// `--jobs`: at least one run at a time, and no more threads than is sane.
+pub fn jobs_in_range(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(n) if (1..=1024).contains(&n) => Ok(n),
+        Ok(n) => Err(format!("{n} is not in 1..=1024")),
+        Err(_) => Err(format!("`{s}` is not a number")),
+    }
 }
 
 /// Errors that end a command with exit code 2, printed once, here.

@@ -579,7 +579,7 @@ fn error_directory_with_no_toml_given_to_run() {
     let d = path_str(&dir);
     let out = dsim(&["run", &d]);
     out.assert_code(2);
-    out.assert_stderr_has(&format!("error: {d}: cannot read the scenario"));
+    out.assert_stderr_has(&format!("error: {d}: not a regular file"));
     cleanup(&dir);
 }
 

@@ -1,9 +1,10 @@
 //! Each node's own clock: virtual time plus a skew (jumps) and a drift (parts per million),
 //! the two ways real clocks go wrong that leases and timeouts care about.
 //!
-//! Timers are relative durations measured on the node's clock, so drift stretches or
-//! shrinks them, while a jump moves `now()` but not a pending timer (timers behave like a
-//! monotonic clock; `now()` like a wall clock).
+//! Timers are durations measured on the node's *monotonic* reading (virtual time plus
+//! drift, without jumps), so drift stretches or shrinks them, and when the drift changes
+//! the engine moves pending timers to match; a jump moves `now()` but not a timer (timers
+//! behave like a monotonic clock; `now()` like a wall clock).
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Clock {
@@ -37,6 +38,23 @@ impl Clock {
         (local_ns as i128 * PPM / (PPM + self.drift_ppm as i128)).max(0) as u64
     }
 
+    /// The monotonic reading at virtual time `now_ns`: drift included, jumps not.
+    #[inline]
+    pub fn mono(&self, now_ns: u64) -> i128 {
+        now_ns as i128
+            + self.drift_acc_ns as i128
+            + (now_ns.saturating_sub(self.drift_base_ns) as i128) * self.drift_ppm as i128 / PPM
+    }
+
+    /// The virtual time at which the monotonic reading reaches `deadline`, at the
+    /// current drift (now, if it already has).
+    #[inline]
+    pub fn real_at(&self, now_ns: u64, deadline: i128) -> u64 {
+        let left = (deadline - self.mono(now_ns)).max(0);
+        let real = left * PPM / (PPM + self.drift_ppm as i128);
+        now_ns.saturating_add(real.min(u64::MAX as i128) as u64)
+    }
+
     pub fn jump(&mut self, by_ns: i64) {
         self.offset_ns = self.offset_ns.saturating_add(by_ns);
     }
@@ -48,6 +66,11 @@ impl Clock {
         );
         self.drift_base_ns = now_ns;
         self.drift_ppm = drift_ppm.clamp(-999_999, 1_000_000);
+    }
+
+    /// The drift in parts per million (0 for a clock that keeps time).
+    pub fn drift_ppm(&self) -> i64 {
+        self.drift_ppm
     }
 
     pub fn skew_ns(&self, now_ns: u64) -> i64 {
@@ -66,6 +89,18 @@ mod tests {
         c.jump(2 * SEC as i64);
         assert_eq!(c.local(SEC), 3 * SEC);
         assert_eq!(c.real_delay(100 * MS), 100 * MS);
+    }
+
+    #[test]
+    fn a_deadline_moves_when_the_drift_changes() {
+        let mut c = Clock::default();
+        c.set_drift(0, -500_000); // half speed
+        let deadline = c.mono(0) + 100 * MS as i128;
+        assert_eq!(c.real_at(0, deadline), 200 * MS);
+        // After 100ms of virtual time, 50ms of the timer are left; at normal speed they
+        // take 50ms, not the 100ms the old drift would have needed.
+        c.set_drift(100 * MS, 0);
+        assert_eq!(c.real_at(100 * MS, deadline), 150 * MS);
     }
 
     #[test]

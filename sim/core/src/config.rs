@@ -224,6 +224,18 @@ pub enum PartitionShape {
     OneWay,
 }
 
+impl PartitionShape {
+    /// The name a scenario file uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            PartitionShape::Isolate => "isolate",
+            PartitionShape::MajorityMinority => "majority-minority",
+            PartitionShape::Bridge => "bridge",
+            PartitionShape::OneWay => "one-way",
+        }
+    }
+}
+
 /// Disk faults.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -238,6 +250,19 @@ pub enum DiskFault {
     Full,
     /// Fsyncs take `factor` times longer until healed.
     Slow,
+}
+
+impl DiskFault {
+    /// The name a scenario file uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            DiskFault::LoseUnsynced => "lose-unsynced",
+            DiskFault::TornWrite => "torn-write",
+            DiskFault::Corrupt => "corrupt",
+            DiskFault::Full => "full",
+            DiskFault::Slow => "slow",
+        }
+    }
 }
 
 /// One scripted fault (`[[faults]]`).

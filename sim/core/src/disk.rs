@@ -33,10 +33,14 @@ struct File {
     agree_len: usize,
     /// End offsets in `current` of each write since the last sync, in order.
     unsynced_ends: Vec<usize>,
+    /// The unsynced change is one atomic replace (`put_atomic`): a crash keeps the old
+    /// contents or the new, whole, never a mix.
+    atomic: bool,
 }
 
 impl File {
     fn sync(&mut self) {
+        self.atomic = false;
         self.durable.truncate(self.agree_len);
         self.durable
             .extend_from_slice(&self.current[self.agree_len..]);
@@ -56,6 +60,7 @@ impl File {
         }
         self.durable = survived.clone();
         self.current = survived;
+        self.atomic = false;
         self.agree_len = self.current.len();
         self.unsynced_ends.clear();
     }
@@ -116,6 +121,17 @@ impl Disk {
         Ok(())
     }
 
+    /// Replaces a file's contents atomically, as writing a temporary file and renaming it
+    /// over the old one does: until an fsync completes, a crash leaves either the old
+    /// contents or the new ones, whole.
+    pub fn put_atomic(&mut self, name: &str, bytes: &[u8]) -> Result<(), DiskError> {
+        self.put(name, bytes)?;
+        if let Some(f) = self.files.get_mut(name) {
+            f.atomic = f.is_dirty();
+        }
+        Ok(())
+    }
+
     /// Appends to a file.
     pub fn append(&mut self, name: &str, bytes: &[u8]) -> Result<(), DiskError> {
         self.check_room(0, bytes.len())?;
@@ -172,6 +188,13 @@ impl Disk {
             let tail = f.current.len().saturating_sub(f.agree_len);
             let keep = match mode {
                 CrashMode::Synced => 0,
+                _ if f.atomic => {
+                    if rng.gen_range(0..2u32) == 0 {
+                        0
+                    } else {
+                        tail
+                    }
+                }
                 CrashMode::Torn => {
                     if tail == 0 {
                         0
@@ -220,7 +243,18 @@ impl Disk {
         let name = dirty[rng.gen_range(0..dirty.len())].clone();
         let f = self.files.get_mut(&name)?;
         let tail = f.current.len() - f.agree_len.min(f.current.len());
-        let keep = if tail == 0 { 0 } else { rng.gen_range(0..tail) };
+        let keep = if f.atomic {
+            // An atomic replace cannot tear: the old or the new contents survive.
+            if rng.gen_range(0..2u32) == 0 {
+                0
+            } else {
+                tail
+            }
+        } else if tail == 0 {
+            0
+        } else {
+            rng.gen_range(0..tail)
+        };
         f.crash_keep(keep);
         Some(name)
     }
@@ -327,6 +361,24 @@ mod tests {
         d.put("new2", b"x").unwrap();
         d.lose_unsynced();
         assert_eq!(d.files().collect::<Vec<_>>(), vec!["new", "old"]);
+    }
+
+    #[test]
+    fn an_atomic_replace_survives_whole_or_not_at_all() {
+        let mut seen = std::collections::BTreeSet::new();
+        for seed in 0..40 {
+            for mode in [CrashMode::Torn, CrashMode::RandomPrefix] {
+                let mut d = Disk::new(1 << 20);
+                d.put_atomic("state", b"old-contents").unwrap();
+                d.sync_all();
+                d.put_atomic("state", b"new!").unwrap();
+                d.crash(mode, &mut derive(seed, "d"));
+                let got = d.read("state").unwrap().to_vec();
+                assert!(got == b"old-contents" || got == b"new!", "{got:?}");
+                seen.insert(got);
+            }
+        }
+        assert_eq!(seen.len(), 2, "both outcomes happen");
     }
 
     #[test]

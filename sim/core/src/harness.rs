@@ -45,6 +45,8 @@ impl<N: Node> Harness<N> {
                 effects: &mut self.effects,
                 specs: &self.specs,
                 next_op: &mut self.next_op,
+                effects_max: usize::MAX,
+                overflow: false,
             };
             f(&mut self.node, &mut ctx);
         }

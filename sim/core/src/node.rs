@@ -116,9 +116,22 @@ pub struct Ctx<'a, N: Node> {
     pub(crate) specs: &'a [NodeSpec],
     /// Next history id: ops are numbered in invocation order across the run.
     pub(crate) next_op: &'a mut u64,
+    /// At most this many effects per handler call (`[limits] max_queue`); past it the
+    /// effect is dropped and the run stops with a limit error.
+    pub(crate) effects_max: usize,
+    pub(crate) overflow: bool,
 }
 
 impl<'a, N: Node> Ctx<'a, N> {
+    #[inline]
+    fn push(&mut self, e: Effect<N>) {
+        if self.effects.len() < self.effects_max {
+            self.effects.push(e);
+        } else {
+            self.overflow = true;
+        }
+    }
+
     /// This node.
     pub fn id(&self) -> NodeId {
         self.id
@@ -140,31 +153,31 @@ impl<'a, N: Node> Ctx<'a, N> {
         self.specs
     }
     pub fn send(&mut self, to: NodeId, msg: N::Msg) {
-        self.effects.push(Effect::Send { to, msg });
+        self.push(Effect::Send { to, msg });
     }
     /// Fires `timer` after `after_ns` of this node's clock; replaces a timer of equal value.
     pub fn set_timer(&mut self, timer: N::Timer, after_ns: u64) {
-        self.effects.push(Effect::SetTimer { timer, after_ns });
+        self.push(Effect::SetTimer { timer, after_ns });
     }
     pub fn cancel_timer(&mut self, timer: N::Timer) {
-        self.effects.push(Effect::CancelTimer { timer });
+        self.push(Effect::CancelTimer { timer });
     }
     /// Asks the disk for an fsync; `on_io` gets `token` back when it completes. On
     /// completion every write made *until then* is durable (a disk may persist more than
     /// it was asked to; never less). A crash before completion keeps only older syncs.
     pub fn fsync(&mut self, token: u64) {
-        self.effects.push(Effect::Fsync { token });
+        self.push(Effect::Fsync { token });
     }
     /// A structured event for the trace and the report ("became-leader", "stored v7").
     pub fn note(&mut self, kind: &'static str, detail: impl Into<String>) {
-        self.effects.push(Effect::Note {
+        self.push(Effect::Note {
             kind,
             detail: detail.into(),
         });
     }
     /// A sample of a time series for plots (`("version", 7)`).
     pub fn metric(&mut self, name: &'static str, value: i64) {
-        self.effects.push(Effect::Metric { name, value });
+        self.push(Effect::Metric { name, value });
     }
     /// The id the next `invoke` will return (ids are unique across the run, so a model can
     /// derive unique write values from them).
@@ -175,19 +188,19 @@ impl<'a, N: Node> Ctx<'a, N> {
     pub fn invoke(&mut self, call: N::Call) -> OpId {
         let id = OpId(*self.next_op);
         *self.next_op += 1;
-        self.effects.push(Effect::Invoke { call, id });
+        self.push(Effect::Invoke { call, id });
         id
     }
     /// A client learns how an operation ended.
     pub fn complete(&mut self, id: OpId, outcome: Outcome, ret: Option<N::Ret>) {
-        self.effects.push(Effect::Complete { id, outcome, ret });
+        self.push(Effect::Complete { id, outcome, ret });
     }
     /// A replica applied (stored) an operation: the simulator's knowledge for checkers.
     pub fn applied(&mut self, id: OpId) {
-        self.effects.push(Effect::Applied { id });
+        self.push(Effect::Applied { id });
     }
     /// A `sometimes` mark was reached.
     pub fn reached(&mut self, mark: &'static str) {
-        self.effects.push(Effect::Reached { mark });
+        self.push(Effect::Reached { mark });
     }
 }

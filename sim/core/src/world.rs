@@ -240,7 +240,9 @@ pub struct Slot<N: Node> {
     rng: SimRng,
     disk: Disk,
     clock: Clock,
-    timers: BTreeMap<N::Timer, u64>,
+    /// Pending timers: generation (a stale event carries an older one) and the deadline
+    /// on the node's monotonic clock.
+    timers: BTreeMap<N::Timer, (u64, i128)>,
     timer_gen: u64,
     deferred: Vec<Ev<N>>,
     /// A `Start` event is queued: a second restart must not queue another.
@@ -623,7 +625,7 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
             }
             Ev::Timer { node, timer, .. } => (Some(name(*node)), format!("{timer:?}")),
             Ev::Io { node, token, .. } => (Some(name(*node)), format!("fsync {token}")),
-            Ev::Fault(i) => (None, format!("{:?}", self.cfg.faults[*i].kind)),
+            Ev::Fault(i) => (None, self.cfg.faults[*i].kind.name().to_string()),
             Ev::Undo(_) => (None, "undo".into()),
             Ev::Nemesis => (None, String::new()),
             Ev::HealPhase => (None, "faults lifted".into()),
@@ -729,7 +731,7 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
             }
             Ev::Timer { node, timer, gen } => {
                 let slot = &mut self.slots[node.index()];
-                if slot.timers.get(&timer) != Some(&gen) {
+                if slot.timers.get(&timer).map(|e| e.0) != Some(gen) {
                     return Ok(()); // replaced, cancelled, or from a previous incarnation
                 }
                 if slot.status == Status::Paused {
@@ -822,8 +824,18 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
                 effects: &mut effects,
                 specs: &self.specs,
                 next_op: &mut self.next_op,
+                effects_max: self.max_queue,
+                overflow: false,
             };
             f(node, &mut ctx);
+            if ctx.overflow {
+                return Err(Stop::Limit(format!(
+                    "{} asked for more than {} sends, timers and other effects in one handler, \
+                     over `[limits] max_queue`; a node may be sending without bound",
+                    self.specs[id.index()].name,
+                    self.max_queue
+                )));
+            }
         }
         let r = self.apply_effects(id, &mut effects);
         effects.clear();
@@ -843,8 +855,9 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
                     let slot = &mut self.slots[id.index()];
                     slot.timer_gen += 1;
                     let gen = slot.timer_gen;
-                    let at = self.now_ns.saturating_add(slot.clock.real_delay(after_ns));
-                    slot.timers.insert(timer.clone(), gen);
+                    let deadline = slot.clock.mono(self.now_ns) + after_ns as i128;
+                    let at = slot.clock.real_at(self.now_ns, deadline);
+                    slot.timers.insert(timer.clone(), (gen, deadline));
                     self.queue.push(
                         at,
                         Ev::Timer {
@@ -1028,6 +1041,38 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
 
     // ---- faults -------------------------------------------------------------------
 
+    /// Changes a node's clock and moves its pending timers to match: each keeps the
+    /// monotonic time it had left, measured from now at the new rate.
+    fn reclock(&mut self, id: NodeId, change: impl FnOnce(&mut Clock)) {
+        let now = self.now_ns;
+        let slot = &mut self.slots[id.index()];
+        let (before, rate) = (slot.clock.mono(now), slot.clock.drift_ppm());
+        change(&mut slot.clock);
+        let after = slot.clock.mono(now);
+        if slot.timers.is_empty() || (after == before && slot.clock.drift_ppm() == rate) {
+            return; // pending timers fall due at the same instants as before
+        }
+        let pending: Vec<(<M::Node as Node>::Timer, i128)> = slot
+            .timers
+            .iter()
+            .map(|(t, (_, deadline))| (t.clone(), *deadline - before + after))
+            .collect();
+        for (timer, deadline) in pending {
+            slot.timer_gen += 1;
+            let gen = slot.timer_gen;
+            slot.timers.insert(timer.clone(), (gen, deadline));
+            let at = slot.clock.real_at(now, deadline);
+            self.queue.push(
+                at,
+                Ev::Timer {
+                    node: id,
+                    timer,
+                    gen,
+                },
+            );
+        }
+    }
+
     fn record_fault(&mut self, kind: &str, nodes: &[NodeId], detail: String) {
         let names: Vec<String> = nodes
             .iter()
@@ -1035,6 +1080,7 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
             .collect();
         self.digest.value(kind);
         self.digest.value(&names);
+        self.digest.value(detail.as_str());
         if let Some(sink) = self.opts.trace.as_deref_mut() {
             sink.line(&TraceLine::Fault {
                 t: self.now_ns,
@@ -1181,9 +1227,8 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
             }
             FaultKind::ClockDrift => {
                 for &id in &targets {
-                    self.slots[id.index()]
-                        .clock
-                        .set_drift(self.now_ns, f.drift_ppm);
+                    let (now, ppm) = (self.now_ns, f.drift_ppm);
+                    self.reclock(id, |c| c.set_drift(now, ppm));
                 }
                 self.record_fault(
                     "clock-drift",
@@ -1231,7 +1276,11 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
                 self.record_fault(
                     "disk",
                     &targets,
-                    format!("{source}: {which:?} {}", details.join(", ")),
+                    if details.is_empty() {
+                        format!("{source}: {}", which.name())
+                    } else {
+                        format!("{source}: {}: {}", which.name(), details.join(", "))
+                    },
                 );
                 if let (Some(t), DiskFault::Full | DiskFault::Slow) = (until, which) {
                     self.queue.push(t, Ev::Undo(Undo::Disk(targets)));
@@ -1295,7 +1344,7 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
             PartitionShape::MajorityMinority | PartitionShape::Bridge => {
                 // The pool is the target (or the fault role); the other nodes (clients) are
                 // dealt to the two sides at random, as clients near one side or the other.
-                let mut pool = if targets.is_empty() {
+                let mut pool = if f.target.is_none() {
                     let role = self.model.fault_role();
                     all.iter()
                         .copied()
@@ -1304,6 +1353,14 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
                 } else {
                     targets.to_vec()
                 };
+                if pool.len() < 2 {
+                    // Nothing to split: a selector that names (almost) no node does nothing.
+                    return (
+                        None,
+                        Vec::new(),
+                        format!("{}: fewer than two nodes matched", f.shape.name()),
+                    );
+                }
                 pool.shuffle(&mut self.fault_rng);
                 let bridge = if f.shape == PartitionShape::Bridge && !pool.is_empty() {
                     Some(pool.remove(0))
@@ -1424,7 +1481,8 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
             }
             Undo::Drift(ids) => {
                 for &id in &ids {
-                    self.slots[id.index()].clock.set_drift(self.now_ns, 0);
+                    let now = self.now_ns;
+                    self.reclock(id, |c| c.set_drift(now, 0));
                 }
                 self.record_fault("clock-reset", &ids, "end of drift".into());
             }
@@ -1565,12 +1623,11 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
             .map(NodeId)
             .filter(|i| self.slots[i.index()].status == Status::Paused)
             .collect();
-        for s in self.slots.iter_mut() {
+        for i in 0..self.slots.len() {
             // Clocks are set right again: drift stops and any jump is undone (as an NTP
             // step would), so a clock may move backwards here.
-            s.clock.set_drift(self.now_ns, 0);
-            let skew = s.clock.skew_ns(self.now_ns);
-            s.clock.jump(-skew);
+            self.reclock(NodeId(i as u32), |c| *c = Clock::default());
+            let s = &mut self.slots[i];
             s.disk.full = false;
             s.disk.slow_factor = 1;
         }

@@ -28,6 +28,8 @@ pub const MAX_FILE_BYTES: usize = 1 << 20;
 
 /// An `[expect]` range may not hold more seeds than this.
 pub const MAX_EXPECT_SEEDS: u64 = 1_000_000;
+/// The nemesis acts at most once per millisecond of virtual time.
+pub const MIN_NEMESIS_INTERVAL: Duration = Duration(dsim_core::units::MS);
 
 /// What `dsim check` expects of a scenario (`[expect]`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -218,6 +220,14 @@ impl Scenario {
         let meta = std::fs::metadata(path).map_err(|e| {
             ScenarioError::whole_file(&shown, format!("cannot read the scenario: {e}"), None)
         })?;
+        if !meta.is_file() {
+            // A device or a pipe could be endless, or never end.
+            return Err(ScenarioError::whole_file(
+                &shown,
+                "not a regular file".to_string(),
+                Some("give the path of a scenario file (*.toml)".into()),
+            ));
+        }
         if meta.len() > MAX_FILE_BYTES as u64 {
             return Err(too_large(&shown, meta.len()));
         }
@@ -545,6 +555,19 @@ impl Scenario {
                     None,
                 ));
             }
+            if run.limits.max_nodes > 0 && v > run.limits.max_nodes {
+                return Err(self.error_at(
+                    &["topology", key],
+                    format!(
+                        "{key} = {v} is more than `[limits] max_nodes` = {}",
+                        run.limits.max_nodes
+                    ),
+                    Some(format!(
+                        "a {} with no node in it shows nothing; use at most one per node",
+                        &key[..key.len() - 1]
+                    )),
+                ));
+            }
         }
         let l = &run.limits;
         for (key, v) in [
@@ -612,10 +635,13 @@ impl Scenario {
                 )),
             ));
         }
-        if n.interval_min == Duration::ZERO {
+        if n.interval_min < MIN_NEMESIS_INTERVAL {
             return Err(self.error_at(
                 &["nemesis", "interval_min"],
-                "interval_min is 0",
+                format!(
+                    "interval_min {} is below the nemesis's minimum of 1ms",
+                    human(n.interval_min)
+                ),
                 Some("give the time between faults, e.g. interval_min = \"1s\"".into()),
             ));
         }

@@ -576,7 +576,7 @@ fn nemesis_problems() {
     let e = err(&nem(&format!("kinds = []\n{ok}")));
     assert_at(&e, 5, 1, "no kinds of fault", Some("kinds = "));
     let e = err(&nem("kinds = [\"crash\"]\ninterval_min = \"0\"\ninterval_max = \"2s\"\nduration_min = \"1s\"\nduration_max = \"2s\"\n"));
-    assert_at(&e, 6, 1, "interval_min is 0", None);
+    assert_at(&e, 6, 1, "is below the nemesis's minimum of 1ms", None);
     let e = err(&nem("kinds = [\"crash\"]\ninterval_min = \"3s\"\ninterval_max = \"2s\"\nduration_min = \"1s\"\nduration_max = \"2s\"\n"));
     assert_at(&e, 6, 1, "interval_min 3s is above interval_max 2s", None);
     let e = err(&nem("kinds = [\"crash\"]\ninterval_min = \"1s\"\ninterval_max = \"2s\"\nduration_min = \"3s\"\nduration_max = \"2s\"\n"));

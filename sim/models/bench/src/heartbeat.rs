@@ -36,6 +36,9 @@ use dsim_core::{
     NodeSpec, Observation, View,
 };
 
+/// Workers past which a scenario is refused at load rather than exhausting memory.
+pub const MAX_WORKERS: u32 = 1_000_000;
+
 /// `[model]` of a heartbeat scenario.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -300,12 +303,23 @@ const SOMETIMES: &[CheckInfo] = &[CheckInfo {
 impl Heartbeat {
     /// Refuses a cluster with no worker, a zero interval, or an expiry that a healthy
     /// worker could not meet.
+    /// Refuses settings that cannot run (see the checks below).
     pub fn new(cfg: HeartbeatConfig) -> Result<Heartbeat, ConfigError> {
         if cfg.workers == 0 {
             return Err(ConfigError::new(
                 "workers",
                 "heartbeat needs at least one worker",
                 Some("use workers = 1 or more".to_string()),
+            ));
+        }
+        if cfg.workers > MAX_WORKERS {
+            return Err(ConfigError::new(
+                "workers",
+                format!(
+                    "{} workers is over heartbeat's limit of {MAX_WORKERS}",
+                    cfg.workers
+                ),
+                Some("10,000 workers already show how the engine scales".to_string()),
             ));
         }
         if cfg.interval == Duration::ZERO {

@@ -19,6 +19,10 @@ use dsim_core::{
     NodeSpec, Observation, View,
 };
 
+/// Limits on the settings (a scenario over them is refused at load).
+pub const MAX_NODES: u32 = 100_000;
+pub const MAX_IN_FLIGHT: u32 = 1_000_000;
+
 /// `[model]` of a pingpong scenario.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -127,12 +131,36 @@ pub struct PingPong {
 
 impl PingPong {
     /// Refuses a ring of fewer than two nodes and a ring with no ball.
+    /// Refuses settings that cannot run, or would exhaust memory.
     pub fn new(cfg: PingPongConfig) -> Result<PingPong, ConfigError> {
         if cfg.nodes < 2 {
             return Err(ConfigError::new(
                 "nodes",
                 format!("pingpong needs at least 2 nodes, got {}", cfg.nodes),
                 Some("a ball needs someone to be thrown to: use nodes = 2 or more".to_string()),
+            ));
+        }
+        if cfg.nodes > MAX_NODES {
+            return Err(ConfigError::new(
+                "nodes",
+                format!(
+                    "{} nodes is over pingpong's limit of {MAX_NODES}",
+                    cfg.nodes
+                ),
+                None,
+            ));
+        }
+        if cfg.in_flight > MAX_IN_FLIGHT {
+            return Err(ConfigError::new(
+                "in_flight",
+                format!(
+                    "{} balls per node is over the limit of {MAX_IN_FLIGHT}",
+                    cfg.in_flight
+                ),
+                Some(
+                    "the engine's cost per event does not grow with more balls; 64 is plenty"
+                        .to_string(),
+                ),
             ));
         }
         if cfg.in_flight == 0 {

@@ -110,8 +110,8 @@ impl Invariant<QNode> for AckedTagDurable {
             if r.keys[k].tag < *p {
                 return Some((
                     format!(
-                        "{} acknowledged key {k} at tag {p} ({}), but now holds tag {}: an acknowledged write was lost, \
-                         most likely because it was acknowledged before it reached the disk",
+                        "{} acknowledged key {k} at tag {p} ({}), but now holds tag {}: an acknowledged write was lost \
+                         (acknowledged before it was durable, or the disk lost or damaged it; its notes say which)",
                         view.name(node),
                         format_ns(*at),
                         r.keys[k].tag

@@ -8,8 +8,10 @@
 //!   crash breaks it.
 //!
 //! State on disk: one file per key, `reg-<key>`, holding the tag and value with a
-//! checksum; a torn or corrupted file is detected at start and the key starts empty
-//! (noted as `corrupt-state`), as a real replica without a repair path would.
+//! checksum, replaced atomically (write a temporary file, rename it over the old one), so
+//! a crash leaves the old record or the new one. A corrupted file is detected at start
+//! and the key starts empty (noted as `corrupt-state`), as a real replica without a repair
+//! path would — and then `acked-tag-durable` reports the loss.
 
 use std::collections::BTreeMap;
 
@@ -140,25 +142,28 @@ impl Replica {
                     return;
                 };
                 if versioned.tag > held.tag {
+                    // Store first: a value the disk refused (full) is neither adopted nor
+                    // acknowledged, so this replica never promises what it cannot keep.
+                    if ctx
+                        .disk()
+                        .put_atomic(&file_name(key), &encode(&versioned))
+                        .is_err()
+                    {
+                        ctx.note(
+                            "disk-full",
+                            format!(
+                                "could not store key {key} at {}; not acknowledged",
+                                versioned.tag
+                            ),
+                        );
+                        return;
+                    }
                     self.keys[key as usize] = versioned;
                     match op {
                         Some(op) => ctx.applied(op),
                         None => ctx.reached("write-back-repaired"),
                     }
                     ctx.metric("tag", versioned.tag.counter as i64);
-                    if ctx
-                        .disk()
-                        .put(&file_name(key), &encode(&versioned))
-                        .is_err()
-                    {
-                        // Disk full: the value is held in memory only; no ack, so the
-                        // client's write cannot count this replica.
-                        ctx.note(
-                            "disk-full",
-                            format!("could not store key {key} at {}", versioned.tag),
-                        );
-                        return;
-                    }
                     self.covering = None;
                 }
                 let ack = Msg::PutAck { key, round };
