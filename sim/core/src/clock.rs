@@ -41,6 +41,10 @@ impl Clock {
     /// The monotonic reading at virtual time `now_ns`: drift included, jumps not.
     #[inline]
     pub fn mono(&self, now_ns: u64) -> i128 {
+        if self.drift_ppm == 0 {
+            // The common case, without 128-bit division on the hot path.
+            return now_ns as i128 + self.drift_acc_ns as i128;
+        }
         now_ns as i128
             + self.drift_acc_ns as i128
             + (now_ns.saturating_sub(self.drift_base_ns) as i128) * self.drift_ppm as i128 / PPM
@@ -51,7 +55,11 @@ impl Clock {
     #[inline]
     pub fn real_at(&self, now_ns: u64, deadline: i128) -> u64 {
         let left = (deadline - self.mono(now_ns)).max(0);
-        let real = left * PPM / (PPM + self.drift_ppm as i128);
+        let real = if self.drift_ppm == 0 {
+            left
+        } else {
+            left * PPM / (PPM + self.drift_ppm as i128)
+        };
         now_ns.saturating_add(real.min(u64::MAX as i128) as u64)
     }
 
