@@ -584,7 +584,6 @@ fn error_directory_with_no_toml_given_to_run() {
 }
 
 #[test]
-
 fn check_directory_with_no_toml_is_an_error() {
     let dir = scratch("check_directory_with_no_toml_is_an_error");
     std::fs::write(dir.join("README.txt"), "no scenario here").unwrap();
@@ -671,7 +670,6 @@ fn error_sweep_malformed_seeds() {
 }
 
 #[test]
-
 fn sweep_with_an_enormous_seed_range_is_refused() {
     // 2^64 - 1 seeds: the CLI collects every seed into a Vec before running any. The
     // expected behaviour is a usage error (exit 2) that says the range is too large.
@@ -860,7 +858,6 @@ fn check_determinism_says_deterministic() {
 }
 
 #[test]
-
 fn check_determinism_json_has_the_run_fields() {
     let out = dsim(&[
         "run",
@@ -1278,7 +1275,6 @@ fn replay_of_a_dir_without_summary_is_an_io_error() {
 }
 
 #[test]
-
 fn out_dir_has_a_trace_even_with_trace_file() {
     let dir = scratch("out_dir_has_a_trace_even_with_trace_file");
     let rd = dir.join("run");
@@ -1304,7 +1300,6 @@ fn out_dir_has_a_trace_even_with_trace_file() {
 }
 
 #[test]
-
 fn replay_dir_with_another_seed_does_not_claim_nondeterminism() {
     let dir = scratch("replay_dir_with_another_seed_does_not_claim_nondeterminism");
     let rd = path_str(&dir.join("run"));
@@ -1402,7 +1397,6 @@ fn list_flags_a_file_that_does_not_load() {
 }
 
 #[test]
-
 fn list_flags_a_file_whose_model_settings_do_not_load() {
     let dir = scratch("list_flags_a_file_whose_model_settings_do_not_load");
     write(&dir, "good.toml", BASE);
@@ -1524,7 +1518,6 @@ fn max_events_limit_gives_verdict_limit_and_exit_2() {
 }
 
 #[test]
-
 fn check_names_the_limit_that_was_hit() {
     let dir = scratch("check_names_the_limit_that_was_hit");
     let file = write(
@@ -1553,7 +1546,6 @@ fn check_names_the_limit_that_was_hit() {
 // ---------------------------------------------------------------------------------------
 
 #[test]
-
 fn long_fault_phase_error_points_at_the_phase() {
     assert_scenario_error(
         "long_fault_phase_error_points_at_the_phase",

@@ -580,7 +580,7 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
             // A panic anywhere in the event (a handler, the model's boot, an invariant, a
             // message's size or hash) is caught here and reported with the event's index.
             let outcome = catch_unwind(AssertUnwindSafe(|| {
-                self.dispatch(index, ev)?;
+                self.dispatch(ev)?;
                 if let Some(node) = touched {
                     self.check_always(index, node);
                 }
@@ -686,11 +686,11 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
     }
 
     /// Hands one event to its node (or applies a fault).
-    fn dispatch(&mut self, index: u64, ev: Ev<M::Node>) -> Result<(), Stop> {
+    fn dispatch(&mut self, ev: Ev<M::Node>) -> Result<(), Stop> {
         match ev {
             Ev::Start(id) => {
                 self.boot(id);
-                self.call(index, id, |n, ctx| n.on_start(ctx))
+                self.call(id, |n, ctx| n.on_start(ctx))
             }
             Ev::Deliver {
                 from,
@@ -727,7 +727,7 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
                 if let Some(r) = record {
                     self.messages[r].delivered_ns = Some(self.now_ns);
                 }
-                self.call(index, to, |n, ctx| n.on_message(ctx, from, msg))
+                self.call(to, |n, ctx| n.on_message(ctx, from, msg))
             }
             Ev::Timer { node, timer, gen } => {
                 let slot = &mut self.slots[node.index()];
@@ -741,7 +741,7 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
                 slot.timers.remove(&timer);
                 self.digest.value(&timer);
                 self.counters.timers += 1;
-                self.call(index, node, |n, ctx| n.on_timer(ctx, timer))
+                self.call(node, |n, ctx| n.on_timer(ctx, timer))
             }
             Ev::Io {
                 node,
@@ -766,7 +766,7 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
                 }
                 self.digest.word(token);
                 self.digest.word(ok as u64);
-                self.call(index, node, |n, ctx| n.on_io(ctx, IoDone { token, ok }))
+                self.call(node, |n, ctx| n.on_io(ctx, IoDone { token, ok }))
             }
             Ev::Fault(i) => {
                 let f = self.cfg.faults[i].clone();
@@ -804,7 +804,6 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
     /// Runs one handler, then applies its effects. (Panics are caught by the event loop.)
     fn call(
         &mut self,
-        index: u64,
         id: NodeId,
         f: impl FnOnce(&mut M::Node, &mut Ctx<'_, M::Node>),
     ) -> Result<(), Stop> {
@@ -814,7 +813,6 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
         };
         let local_now_ns = slot.clock.local(self.now_ns);
         let mut effects = std::mem::take(&mut self.effects);
-        let _ = index;
         {
             let mut ctx = Ctx {
                 id,
@@ -852,20 +850,9 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
             match e {
                 Effect::Send { to, msg } => self.send(id, to, msg)?,
                 Effect::SetTimer { timer, after_ns } => {
-                    let slot = &mut self.slots[id.index()];
-                    slot.timer_gen += 1;
-                    let gen = slot.timer_gen;
-                    let deadline = slot.clock.mono(self.now_ns) + after_ns as i128;
-                    let at = slot.clock.real_at(self.now_ns, deadline);
-                    slot.timers.insert(timer.clone(), (gen, deadline));
-                    self.queue.push(
-                        at,
-                        Ev::Timer {
-                            node: id,
-                            timer,
-                            gen,
-                        },
-                    );
+                    let deadline =
+                        self.slots[id.index()].clock.mono(self.now_ns) + after_ns as i128;
+                    self.schedule_timer(id, timer, deadline);
                 }
                 Effect::CancelTimer { timer } => {
                     self.slots[id.index()].timers.remove(&timer);
@@ -1058,19 +1045,26 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
             .map(|(t, (_, deadline))| (t.clone(), *deadline - before + after))
             .collect();
         for (timer, deadline) in pending {
-            slot.timer_gen += 1;
-            let gen = slot.timer_gen;
-            slot.timers.insert(timer.clone(), (gen, deadline));
-            let at = slot.clock.real_at(now, deadline);
-            self.queue.push(
-                at,
-                Ev::Timer {
-                    node: id,
-                    timer,
-                    gen,
-                },
-            );
+            self.schedule_timer(id, timer, deadline);
         }
+    }
+
+    /// Sets (or moves) a timer to fire when the node's monotonic clock reaches `deadline`;
+    /// a new generation makes any event already queued for it stale.
+    fn schedule_timer(&mut self, id: NodeId, timer: <M::Node as Node>::Timer, deadline: i128) {
+        let slot = &mut self.slots[id.index()];
+        slot.timer_gen += 1;
+        let gen = slot.timer_gen;
+        slot.timers.insert(timer.clone(), (gen, deadline));
+        let at = slot.clock.real_at(self.now_ns, deadline);
+        self.queue.push(
+            at,
+            Ev::Timer {
+                node: id,
+                timer,
+                gen,
+            },
+        );
     }
 
     fn record_fault(&mut self, kind: &str, nodes: &[NodeId], detail: String) {
