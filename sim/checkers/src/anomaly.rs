@@ -58,8 +58,9 @@ pub enum AnomalyKind {
     PhantomRead,
 }
 
-/// One anomaly. `ops[0]` is always the read at fault; the rest are the ops that prove it, in the
-/// order the detail text names them.
+/// One anomaly. `ops[0]` is always the read at fault; the rest are the ops that prove it
+/// (stale read: `[R, W2, Wv]`; new/old inversion: `[R2, R1, W1, W2]`, without `W2` when
+/// `R2` read the initial value).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Anomaly {
     pub kind: AnomalyKind,

@@ -293,7 +293,8 @@ fn plural_u64(n: u64, what: &str) -> String {
     }
 }
 
-/// Checks one object's history against `spec`, spending at most `budget_steps` search steps.
+/// Checks one object's history against `spec`, spending about `budget_steps` search steps
+/// (the last bookkeeping charge may take it a little past).
 ///
 /// A step is one attempt to linearize a candidate op or one backtrack. Returns
 /// [`Verdict::Unknown`] when the budget runs out, so the call always terminates.
@@ -443,7 +444,7 @@ struct Search<'a, S: SeqSpec> {
     ops: &'a [Operation<S::Input, S::Output>],
     /// `order[k]` = index into `ops` of the op numbered `k` (ops numbered in call order).
     order: Vec<usize>,
-    // The doubly linked list of entries; node 0 is the head sentinel.
+    // The doubly linked list of entries; nodes `HEAD` and `PENDING_HEAD` are sentinels.
     next: Vec<u32>,
     prev: Vec<u32>,
     /// Op number of each node (unused for the head).

@@ -97,10 +97,7 @@ pub fn check(paths: &[PathBuf], jobs: Option<usize>) -> Result<i32, Failure> {
         let (scenario, runner) = match crate::files::load(file) {
             Ok(x) => x,
             Err(e) => {
-                match e.downcast_ref::<dsim_scenario::ScenarioError>() {
-                    Some(se) => eprintln!("{se}"),
-                    None => eprintln!("error: {e:#}"),
-                }
+                eprintln!("{}", crate::files::render_error(&e));
                 println!("ERROR {}: the scenario does not load", file.display());
                 broken += 1;
                 continue;

@@ -19,11 +19,11 @@ pub fn list(dir: &Path) -> Result<i32, Failure> {
                 println!("{:<34} {:<10} {:<24} {}", s.path, s.model, expect, story);
             }
             Err(e) => {
-                let why = match e.downcast_ref::<dsim_scenario::ScenarioError>() {
-                    Some(se) => se.message.clone(),
-                    None => format!("{e:#}"),
-                };
-                println!("{:<34} (does not load: {why})", f.display());
+                println!(
+                    "{:<34} (does not load: {})",
+                    f.display(),
+                    crate::files::short_error(&e)
+                );
                 code = 2;
             }
         }

@@ -37,6 +37,23 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     Ok(())
 }
 
+/// An error as dsim prints it: a scenario error renders itself (file:line:col, the line,
+/// a hint); anything else is one `error:` line with its causes.
+pub fn render_error(e: &anyhow::Error) -> String {
+    match e.downcast_ref::<dsim_scenario::ScenarioError>() {
+        Some(se) => se.to_string(),
+        None => format!("error: {e:#}"),
+    }
+}
+
+/// The error in one line (no snippet), for listings.
+pub fn short_error(e: &anyhow::Error) -> String {
+    match e.downcast_ref::<dsim_scenario::ScenarioError>() {
+        Some(se) => se.message.clone(),
+        None => format!("{e:#}"),
+    }
+}
+
 /// Loads a scenario and binds it to its model; every problem is a ScenarioError.
 pub fn load(path: &Path) -> anyhow::Result<(Scenario, Box<dyn Runner>)> {
     let scenario = Scenario::load(path)?;

@@ -15,7 +15,6 @@ mod files;
 mod output;
 mod panics;
 mod registry;
-mod suggest;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -103,11 +102,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code as u8),
         Err(Failure(e)) => {
-            // Scenario errors render themselves (file:line:col, snippet, hint).
-            match e.downcast_ref::<dsim_scenario::ScenarioError>() {
-                Some(se) => eprintln!("{se}"),
-                None => eprintln!("error: {e:#}"),
-            }
+            eprintln!("{}", files::render_error(&e));
             ExitCode::from(2)
         }
     }

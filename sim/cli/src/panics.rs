@@ -20,17 +20,15 @@ pub fn install_hook() {
 
 /// The panic's message, with where it happened when the hook saw it.
 pub fn message(payload: &Box<dyn std::any::Any + Send>) -> String {
-    let text = payload
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "(non-text panic payload)".into());
+    let text = dsim_core::world::panic_message(&**payload);
     match take_location() {
-        Some(at) if !at.is_empty() => format!("{text} (at {at})"),
-        _ => text,
+        Some(at) => format!("{text} (at {at})"),
+        None => text,
     }
 }
 
+/// Where the last panic on this thread happened, once.
 pub fn take_location() -> Option<String> {
     LAST.with(|l| l.borrow_mut().take())
+        .filter(|at| !at.is_empty())
 }

@@ -38,10 +38,18 @@ impl<M: Model> Runner for Bound<M> {
     fn run(&self, seed: u64, opts: RunOptions<'_>) -> RunReport {
         // Handlers are guarded inside the engine; this catches panics in end-of-run
         // checkers, so a sweep goes on past them too.
+        crate::panics::take_location(); // forget any earlier run's
         match catch_unwind(AssertUnwindSafe(|| {
             dsim_core::run(&self.model, &self.scenario_run, seed, opts)
         })) {
-            Ok(Ok(report)) => report,
+            Ok(Ok(mut report)) => {
+                // The engine caught a model's panic; the hook saw where it happened.
+                if let (Some(p), Some(at)) = (report.panic.as_mut(), crate::panics::take_location())
+                {
+                    p.message = format!("{} (at {at})", p.message);
+                }
+                report
+            }
             Ok(Err(e)) => limit_report(seed, format!("the run could not start: {e}")),
             Err(payload) => {
                 let message = crate::panics::message(&payload);
@@ -64,46 +72,30 @@ impl<M: Model> Runner for Bound<M> {
     }
 }
 
-fn empty_report(seed: u64, verdict: Verdict) -> RunReport {
+/// A run that ended before the engine could report: it never started (a limit), or an
+/// end-of-run check panicked.
+fn limit_report(seed: u64, why: String) -> RunReport {
     RunReport {
         seed,
-        verdict,
-        digest: String::new(),
-        events: 0,
-        sim_time_ns: 0,
-        violations: Vec::new(),
-        unknown: Vec::new(),
-        panic: None,
-        limit: None,
-        metrics: Default::default(),
-        marks: Default::default(),
-        faults: Vec::new(),
-        notes: Vec::new(),
-        samples: Vec::new(),
-        messages: Vec::new(),
-        history: Vec::new(),
-        event_digests: Vec::new(),
-        described_event: None,
-        observations: Vec::new(),
-        node_names: Vec::new(),
+        verdict: Verdict::Limit,
+        limit: Some(why),
+        ..RunReport::default()
     }
 }
 
-fn limit_report(seed: u64, why: String) -> RunReport {
-    let mut r = empty_report(seed, Verdict::Limit);
-    r.limit = Some(why);
-    r
-}
-
 fn panic_report(seed: u64, message: String) -> RunReport {
-    let mut r = empty_report(seed, Verdict::Panic);
-    r.panic = Some(PanicInfo {
+    let panic = PanicInfo {
         node: "(end-of-run checks)".into(),
         event: 0,
         at_ns: 0,
         message,
-    });
-    r
+    };
+    RunReport {
+        seed,
+        verdict: Verdict::Panic,
+        panic: Some(panic),
+        ..RunReport::default()
+    }
 }
 
 fn bind<M: Model + 'static>(scenario: &Scenario, model: M) -> anyhow::Result<Box<dyn Runner>> {
@@ -138,7 +130,7 @@ pub fn build(scenario: &Scenario) -> anyhow::Result<Box<dyn Runner>> {
         }
         other => {
             let names: Vec<&str> = MODELS.iter().map(|(n, _)| *n).collect();
-            let hint = crate::suggest::did_you_mean(other, &names)
+            let hint = dsim_scenario::did_you_mean(other, &names[..])
                 .map(|s| format!("did you mean `{s}`?"))
                 .unwrap_or_else(|| format!("models: {}", names.join(", ")));
             Err(scenario

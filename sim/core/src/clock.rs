@@ -21,21 +21,7 @@ impl Clock {
     /// The node's reading at virtual time `now_ns` (never below zero).
     #[inline]
     pub fn local(&self, now_ns: u64) -> u64 {
-        if self.offset_ns == 0 && self.drift_ppm == 0 && self.drift_acc_ns == 0 {
-            return now_ns;
-        }
-        let drift = self.drift_acc_ns as i128
-            + (now_ns.saturating_sub(self.drift_base_ns) as i128) * self.drift_ppm as i128 / PPM;
-        (now_ns as i128 + self.offset_ns as i128 + drift).max(0) as u64
-    }
-
-    /// Virtual time that passes while this clock advances `local_ns`.
-    #[inline]
-    pub fn real_delay(&self, local_ns: u64) -> u64 {
-        if self.drift_ppm == 0 {
-            return local_ns;
-        }
-        (local_ns as i128 * PPM / (PPM + self.drift_ppm as i128)).max(0) as u64
+        (self.mono(now_ns) + self.offset_ns as i128).max(0) as u64
     }
 
     /// The monotonic reading at virtual time `now_ns`: drift included, jumps not.
@@ -67,11 +53,10 @@ impl Clock {
         self.offset_ns = self.offset_ns.saturating_add(by_ns);
     }
 
+    /// Changes the drift from now on; what drifted so far is kept.
     pub fn set_drift(&mut self, now_ns: u64, drift_ppm: i64) {
-        self.drift_acc_ns = self.drift_acc_ns.saturating_add(
-            ((now_ns.saturating_sub(self.drift_base_ns) as i128) * self.drift_ppm as i128 / PPM)
-                as i64,
-        );
+        let drifted = self.mono(now_ns) - now_ns as i128;
+        self.drift_acc_ns = drifted.clamp(i64::MIN as i128, i64::MAX as i128) as i64;
         self.drift_base_ns = now_ns;
         self.drift_ppm = drift_ppm.clamp(-999_999, 1_000_000);
     }
@@ -79,10 +64,6 @@ impl Clock {
     /// The drift in parts per million (0 for a clock that keeps time).
     pub fn drift_ppm(&self) -> i64 {
         self.drift_ppm
-    }
-
-    pub fn skew_ns(&self, now_ns: u64) -> i64 {
-        self.local(now_ns) as i64 - now_ns as i64
     }
 }
 
@@ -96,7 +77,10 @@ mod tests {
         let mut c = Clock::default();
         c.jump(2 * SEC as i64);
         assert_eq!(c.local(SEC), 3 * SEC);
-        assert_eq!(c.real_delay(100 * MS), 100 * MS);
+        assert_eq!(
+            c.real_at(SEC, c.mono(SEC) + 100 * MS as i128),
+            SEC + 100 * MS
+        );
     }
 
     #[test]
@@ -117,7 +101,7 @@ mod tests {
         c.set_drift(0, 100_000); // 10% fast
         assert_eq!(c.local(10 * SEC), 11 * SEC);
         // a 110ms timer on a clock 10% fast takes 100ms of real time
-        assert_eq!(c.real_delay(110 * MS), 100 * MS);
+        assert_eq!(c.real_at(0, c.mono(0) + 110 * MS as i128), 100 * MS);
         c.set_drift(10 * SEC, 0);
         assert_eq!(c.local(20 * SEC), 21 * SEC);
     }

@@ -3,8 +3,9 @@
 //! Writes land in a volatile page cache at once and are visible to reads; they become
 //! durable only when an fsync completes (`Ctx::fsync`, then `Node::on_io`). A crash keeps
 //! the durable bytes alone, or, by scenario, a torn or random prefix of what was still in
-//! the cache (`[disk] crash`). Faults: lose the cache, tear the last write, corrupt a
-//! durable byte, report full, go slow (design brief §5).
+//! the cache (`[disk] crash`). Faults: lose the cache, tear a file's unsynced tail,
+//! corrupt a durable byte, report full, go slow (design brief §5). `put_atomic` replaces a
+//! file as write-then-rename does: a crash keeps the old contents or the new, whole.
 //!
 //! Files are named byte strings. Appends are tracked as a list of write boundaries so a
 //! crash can keep "some whole writes" or "a write cut mid-way", as ALICE (Pillai et al.,
@@ -50,16 +51,42 @@ impl File {
     fn is_dirty(&self) -> bool {
         self.agree_len != self.current.len() || self.durable.len() != self.current.len()
     }
-    /// After a crash: durable plus `keep` bytes of the unsynced tail.
-    fn crash_keep(&mut self, keep: usize) {
-        let tail_end = (self.agree_len + keep).min(self.current.len());
-        let mut survived = self.durable[..self.agree_len.min(self.durable.len())].to_vec();
-        survived.extend_from_slice(&self.current[self.agree_len..tail_end]);
-        if keep == 0 {
-            survived = self.durable.clone();
+    /// How many bytes of the unsynced tail survive a crash in `mode`.
+    fn surviving_tail(&self, mode: CrashMode, rng: &mut SimRng) -> usize {
+        let tail = self.current.len().saturating_sub(self.agree_len);
+        match mode {
+            CrashMode::Synced => 0,
+            // An atomic replace survives whole or not at all.
+            _ if self.atomic => [0, tail][rng.gen_range(0..2usize)],
+            CrashMode::Torn => rng.gen_range(0..=tail),
+            CrashMode::RandomPrefix => match rng.gen_range(0..=self.unsynced_ends.len()) {
+                0 => 0,
+                whole => self.unsynced_ends[whole - 1].saturating_sub(self.agree_len),
+            },
         }
-        self.durable = survived.clone();
-        self.current = survived;
+    }
+
+    /// After a crash: if the whole unsynced tail survived, the file as written; otherwise
+    /// the durable bytes with the first `keep` unsynced bytes written over them in place
+    /// (an append just extends the file; an interrupted rewrite leaves the old bytes beyond
+    /// what it got to).
+    fn crash_keep(&mut self, keep: usize) {
+        let end = (self.agree_len + keep).min(self.current.len());
+        let survived = if keep == 0 {
+            std::mem::take(&mut self.durable)
+        } else if end == self.current.len() {
+            self.durable.clear();
+            self.current.clone()
+        } else {
+            let mut old = std::mem::take(&mut self.durable);
+            if old.len() < end {
+                old.resize(end, 0);
+            }
+            old[self.agree_len..end].copy_from_slice(&self.current[self.agree_len..end]);
+            old
+        };
+        self.current = survived.clone();
+        self.durable = survived;
         self.atomic = false;
         self.agree_len = self.current.len();
         self.unsynced_ends.clear();
@@ -185,33 +212,7 @@ impl Disk {
             if !f.is_dirty() {
                 continue;
             }
-            let tail = f.current.len().saturating_sub(f.agree_len);
-            let keep = match mode {
-                CrashMode::Synced => 0,
-                _ if f.atomic => {
-                    if rng.gen_range(0..2u32) == 0 {
-                        0
-                    } else {
-                        tail
-                    }
-                }
-                CrashMode::Torn => {
-                    if tail == 0 {
-                        0
-                    } else {
-                        rng.gen_range(0..=tail)
-                    }
-                }
-                CrashMode::RandomPrefix => {
-                    let writes = f.unsynced_ends.len();
-                    let whole = rng.gen_range(0..=writes);
-                    if whole == 0 {
-                        0
-                    } else {
-                        f.unsynced_ends[whole - 1].saturating_sub(f.agree_len)
-                    }
-                }
-            };
+            let keep = f.surviving_tail(mode, rng);
             f.crash_keep(keep);
         }
         self.files
@@ -242,19 +243,7 @@ impl Disk {
         }
         let name = dirty[rng.gen_range(0..dirty.len())].clone();
         let f = self.files.get_mut(&name)?;
-        let tail = f.current.len() - f.agree_len.min(f.current.len());
-        let keep = if f.atomic {
-            // An atomic replace cannot tear: the old or the new contents survive.
-            if rng.gen_range(0..2u32) == 0 {
-                0
-            } else {
-                tail
-            }
-        } else if tail == 0 {
-            0
-        } else {
-            rng.gen_range(0..tail)
-        };
+        let keep = f.surviving_tail(CrashMode::Torn, rng);
         f.crash_keep(keep);
         Some(name)
     }
@@ -379,6 +368,34 @@ mod tests {
             }
         }
         assert_eq!(seen.len(), 2, "both outcomes happen");
+    }
+
+    #[test]
+    fn a_torn_rewrite_in_place_keeps_the_old_bytes_it_did_not_reach() {
+        let mut seen = std::collections::BTreeSet::new();
+        for seed in 0..60 {
+            let mut d = Disk::new(1 << 20);
+            d.put("f", b"aaaaaa").unwrap();
+            d.sync_all();
+            d.put("f", b"abbbba").unwrap();
+            d.crash(CrashMode::Torn, &mut derive(seed, "d"));
+            let got = d.read("f").unwrap().to_vec();
+            // a, then some b's written over the a's, then the old a's: never shorter.
+            assert_eq!(got.len(), 6, "{got:?}");
+            assert!(got.starts_with(b"a") && got.ends_with(b"a"), "{got:?}");
+            seen.insert(got);
+        }
+        assert!(seen.len() > 2, "{seen:?}");
+    }
+
+    #[test]
+    fn an_unsynced_truncation_does_not_survive_a_crash() {
+        let mut d = Disk::new(100);
+        d.append("log", b"abcdef").unwrap();
+        d.sync_all();
+        d.truncate("log", 2);
+        d.crash(CrashMode::Torn, &mut derive(1, "d"));
+        assert_eq!(d.read("log"), Some(&b"abcdef"[..]));
     }
 
     #[test]

@@ -23,6 +23,17 @@ pub enum Outcome {
     Info,
 }
 
+impl Outcome {
+    /// Jepsen's word for it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Fail => "fail",
+            Outcome::Info => "info",
+        }
+    }
+}
+
 /// One operation of the history.
 #[derive(Clone, Debug)]
 pub struct HistoryEntry<C, R> {

@@ -64,6 +64,34 @@ pub fn format_ns(ns: u64) -> String {
     format!("{ns}ns")
 }
 
+/// A duration as a person would write it in a scenario, exactly (no rounding), for
+/// messages that quote a setting back: "90s", "1500ms", "10m", "7d".
+pub fn format_exact(d: Duration) -> String {
+    let ns = d.0;
+    if ns == 0 {
+        return "0s".into();
+    }
+    // Seconds read best up to ten minutes ("90s", not "1.5m").
+    if ns < 10 * MIN && ns.is_multiple_of(SEC) {
+        return format!("{}s", ns / SEC);
+    }
+    // The largest unit that divides it exactly; nanoseconds always do.
+    let units = [
+        (DAY, "d"),
+        (HOUR, "h"),
+        (MIN, "m"),
+        (SEC, "s"),
+        (MS, "ms"),
+        (US, "us"),
+        (NS, "ns"),
+    ];
+    let (size, name) = units
+        .into_iter()
+        .find(|(size, _)| ns.is_multiple_of(*size))
+        .unwrap_or((NS, "ns"));
+    format!("{}{name}", ns / size)
+}
+
 /// Why a duration string was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DurationError {
@@ -311,5 +339,12 @@ mod tests {
         assert_eq!(format_ns(90 * SEC), "90s");
         assert_eq!(format_ns(2 * HOUR), "2h");
         assert_eq!(format_ns(7 * DAY), "7d");
+        assert_eq!(format_exact(Duration(90 * SEC)), "90s");
+        assert_eq!(format_exact(Duration(60 * SEC)), "60s");
+        assert_eq!(format_exact(Duration(10 * MIN)), "10m");
+        assert_eq!(format_exact(Duration(1_500 * MS)), "1500ms");
+        assert_eq!(format_exact(Duration(7 * DAY)), "7d");
+        assert_eq!(format_exact(Duration(0)), "0s");
+        assert_eq!(format_exact(Duration(3)), "3ns");
     }
 }

@@ -63,9 +63,10 @@ pub struct RunOptions<'a> {
 
 /// The verdict of a run. It has no `Ord` on purpose: compare runs by `severity`, which
 /// is neither the declaration order nor the exit-code order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Verdict {
+    #[default]
     Valid,
     /// A safety invariant or history checker failed.
     Violation,
@@ -180,8 +181,8 @@ pub struct PanicInfo {
     pub message: String,
 }
 
-/// The outcome of one run.
-#[derive(Clone, Debug, Serialize)]
+/// The outcome of one run. (`Default` is an empty report, for runs that never started.)
+#[derive(Clone, Debug, Default, Serialize)]
 pub struct RunReport {
     pub seed: u64,
     pub verdict: Verdict,
@@ -231,9 +232,8 @@ enum Status {
     Paused,
 }
 
-/// One node's place in the world.
+/// One node's place in the world (its name and role are in `World::specs`).
 pub struct Slot<N: Node> {
-    pub spec: NodeSpec,
     node: Option<N>,
     status: Status,
     incarnation: u32,
@@ -252,6 +252,7 @@ pub struct Slot<N: Node> {
 /// Read-only access to the world for invariants, selectors and checkers.
 pub struct View<'a, N: Node> {
     slots: &'a [Slot<N>],
+    specs: &'a [NodeSpec],
     now_ns: u64,
     topology: &'a Topology,
 }
@@ -267,7 +268,7 @@ impl<'a, N: Node> View<'a, N> {
         self.slots.is_empty()
     }
     pub fn spec(&self, id: NodeId) -> &'a NodeSpec {
-        &self.slots[id.index()].spec
+        &self.specs[id.index()]
     }
     /// The node's state, when it is running (up or paused).
     pub fn node(&self, id: NodeId) -> Option<&'a N> {
@@ -287,10 +288,10 @@ impl<'a, N: Node> View<'a, N> {
     }
     pub fn with_role<'b>(&'b self, role: &'b str) -> impl Iterator<Item = NodeId> + 'b {
         self.ids()
-            .filter(move |id| self.slots[id.index()].spec.role == role)
+            .filter(move |id| self.specs[id.index()].role == role)
     }
     pub fn name(&self, id: NodeId) -> &'a str {
-        &self.slots[id.index()].spec.name
+        &self.specs[id.index()].name
     }
     pub fn topology(&self) -> &'a Topology {
         self.topology
@@ -465,11 +466,8 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
             })?;
             invariants.push((name.clone(), inv, false));
         }
-        let slots = specs
-            .iter()
-            .enumerate()
-            .map(|(i, spec)| Slot {
-                spec: spec.clone(),
+        let slots = (0..specs.len())
+            .map(|i| Slot {
                 node: None,
                 status: Status::Down,
                 incarnation: 0,
@@ -596,7 +594,7 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
                             .unwrap_or_else(|| "(engine: fault or selector)".into()),
                         event: index,
                         at_ns: self.now_ns,
-                        message: panic_text(&payload),
+                        message: panic_message(&*payload),
                     }))
                 }
             }
@@ -653,9 +651,29 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
     fn view(&self) -> View<'_, M::Node> {
         View {
             slots: &self.slots,
+            specs: &self.specs,
             now_ns: self.now_ns,
             topology: &self.topology,
         }
+    }
+
+    /// Every node id, in order.
+    fn ids(&self) -> impl Iterator<Item = NodeId> {
+        (0..self.slots.len() as u32).map(NodeId)
+    }
+
+    /// The nodes of a role, in id order.
+    fn with_role(&self, role: &str) -> Vec<NodeId> {
+        self.ids()
+            .filter(|id| self.specs[id.index()].role == role)
+            .collect()
+    }
+
+    /// The nodes in a status, in id order.
+    fn with_status(&self, status: Status) -> Vec<NodeId> {
+        self.ids()
+            .filter(|id| self.slots[id.index()].status == status)
+            .collect()
     }
 
     fn check_always(&mut self, index: u64, node: NodeId) {
@@ -664,6 +682,7 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
         }
         let view = View {
             slots: &self.slots,
+            specs: &self.specs,
             now_ns: self.now_ns,
             topology: &self.topology,
         };
@@ -923,16 +942,11 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
                 } => {
                     if let Some(sink) = self.opts.trace.as_deref_mut() {
                         let detail = format!("{ret:?}");
-                        let word = match outcome {
-                            crate::history::Outcome::Ok => "ok",
-                            crate::history::Outcome::Fail => "fail",
-                            crate::history::Outcome::Info => "info",
-                        };
                         sink.line(&TraceLine::Op {
                             t: self.now_ns,
                             node: &self.specs[id.index()].name,
                             op: op.0,
-                            outcome: Some(word),
+                            outcome: Some(outcome.name()),
                             detail: &detail,
                         });
                     }
@@ -1093,15 +1107,11 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
 
     /// Nodes a selector names now. `want` filters the pool (e.g. only running nodes for a crash).
     fn resolve(&mut self, sel: &Selector, want: impl Fn(Status) -> bool) -> Vec<NodeId> {
-        let role_pool = |w: &Self, role: &Option<String>| -> Vec<NodeId> {
-            let role = role.as_deref().unwrap_or(w.model.fault_role());
-            (0..w.slots.len() as u32)
-                .map(NodeId)
-                .filter(|id| w.slots[id.index()].spec.role == role)
-                .collect()
+        let role_pool = |w: &Self, role: &Option<String>| {
+            w.with_role(role.as_deref().unwrap_or(w.model.fault_role()))
         };
         let mut out = match sel {
-            Selector::All => (0..self.slots.len() as u32).map(NodeId).collect(),
+            Selector::All => self.ids().collect(),
             Selector::Node(name) => self
                 .specs
                 .iter()
@@ -1290,7 +1300,7 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
         targets: &[NodeId],
     ) -> (Option<u64>, Vec<NodeId>, String) {
         self.counters.partitions += 1;
-        let all: Vec<NodeId> = (0..self.slots.len() as u32).map(NodeId).collect();
+        let all: Vec<NodeId> = self.ids().collect();
         let name = |w: &Self, ids: &[NodeId]| -> String {
             ids.iter()
                 .map(|i| w.specs[i.index()].name.as_str())
@@ -1338,14 +1348,9 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
             PartitionShape::MajorityMinority | PartitionShape::Bridge => {
                 // The pool is the target (or the fault role); the other nodes (clients) are
                 // dealt to the two sides at random, as clients near one side or the other.
-                let mut pool = if f.target.is_none() {
-                    let role = self.model.fault_role();
-                    all.iter()
-                        .copied()
-                        .filter(|i| self.slots[i.index()].spec.role == role)
-                        .collect()
-                } else {
-                    targets.to_vec()
+                let mut pool = match f.target {
+                    None => self.with_role(self.model.fault_role()),
+                    Some(_) => targets.to_vec(),
                 };
                 if pool.len() < 2 {
                     // Nothing to split: a selector that names (almost) no node does nothing.
@@ -1356,11 +1361,8 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
                     );
                 }
                 pool.shuffle(&mut self.fault_rng);
-                let bridge = if f.shape == PartitionShape::Bridge && !pool.is_empty() {
-                    Some(pool.remove(0))
-                } else {
-                    None
-                };
+                let in_pool = NodeSet::from_ids(pool.iter().copied());
+                let bridge = (f.shape == PartitionShape::Bridge).then(|| pool.remove(0));
                 let small = if bridge.is_some() {
                     pool.len() / 2
                 } else {
@@ -1369,7 +1371,7 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
                 let mut side_a: Vec<NodeId> = pool[..small].to_vec();
                 let mut side_b: Vec<NodeId> = pool[small..].to_vec();
                 for id in all.iter().copied() {
-                    if pool.contains(&id) || Some(id) == bridge {
+                    if in_pool.contains(id) {
                         continue;
                     }
                     if self.fault_rng.gen_range(0..2u32) == 0 {
@@ -1538,7 +1540,7 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
                 ];
                 f.shape = shapes[self.fault_rng.gen_range(0..shapes.len())];
                 let pool = role.as_deref().unwrap_or(self.model.fault_role());
-                let pool_n = self.slots.iter().filter(|s| s.spec.role == pool).count();
+                let pool_n = self.with_role(pool).len();
                 // Pool nodes on the small side (a bridge leaves (n-1)/2 there too).
                 let cut_off = match f.shape {
                     PartitionShape::Isolate => 1,
@@ -1582,7 +1584,7 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
                 let members: Vec<NodeId> = cut
                     .a
                     .ids()
-                    .filter(|id| self.slots[id.index()].spec.role == pool)
+                    .filter(|id| self.specs[id.index()].role == pool)
                     .collect();
                 for id in &members {
                     self.nemesis_isolated.insert(*id);
@@ -1609,14 +1611,8 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
         self.healing = true;
         let cuts = self.net.heal_all();
         self.nemesis_isolated.clear();
-        let down: Vec<NodeId> = (0..self.slots.len() as u32)
-            .map(NodeId)
-            .filter(|i| self.slots[i.index()].status == Status::Down)
-            .collect();
-        let paused: Vec<NodeId> = (0..self.slots.len() as u32)
-            .map(NodeId)
-            .filter(|i| self.slots[i.index()].status == Status::Paused)
-            .collect();
+        let down = self.with_status(Status::Down);
+        let paused = self.with_status(Status::Paused);
         for i in 0..self.slots.len() {
             // Clocks are set right again: drift stops and any jump is undone (as an NTP
             // step would), so a clock may move backwards here.
@@ -1654,6 +1650,7 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
                 let checks = &self.cfg.checks;
                 let view = View {
                     slots: &self.slots,
+                    specs: &self.specs,
                     now_ns: self.now_ns,
                     topology: &self.topology,
                 };
@@ -1766,9 +1763,10 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
         let observations = if self.opts.record {
             self.slots
                 .iter()
-                .map(|s| {
+                .zip(&self.specs)
+                .map(|(s, spec)| {
                     (
-                        s.spec.name.clone(),
+                        spec.name.clone(),
                         s.node.as_ref().map(|n| n.observe()).unwrap_or(Observation {
                             state: "down",
                             fields: Vec::new(),
@@ -1788,12 +1786,7 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
                     client: o.client.0,
                     invoke_ns: o.invoke_ns,
                     complete_ns: o.complete_ns,
-                    outcome: match o.outcome {
-                        Some(crate::history::Outcome::Ok) => "ok",
-                        Some(crate::history::Outcome::Fail) => "fail",
-                        Some(crate::history::Outcome::Info) => "info",
-                        None => "pending",
-                    },
+                    outcome: o.outcome.map_or("pending", |x| x.name()),
                     call: format!("{:?}", o.call),
                     ret: o.ret.as_ref().map(|r| format!("{r:?}")),
                     applied: o.applied,
@@ -1835,7 +1828,8 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
     }
 }
 
-fn panic_text(payload: &Box<dyn std::any::Any + Send>) -> String {
+/// The text of a caught panic's payload (the CLI reports panics with it too).
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     payload
         .downcast_ref::<&str>()
         .map(|s| s.to_string())

@@ -2,7 +2,7 @@
 //!
 //! A scenario is one story (design brief §7): which model runs, its settings, the network,
 //! disks, topology, scripted faults and nemesis, the checks, the limits and what
-//! `dsim check` expects over a range of seeds. [`Scenario::parse`] reads the file, refuses
+//! `dsim check` expects over a range of seeds. [`Scenario::parse`] takes the file's text, refuses
 //! unknown keys with a did-you-mean, checks everything that does not need the model, and
 //! compiles the faults; [`Scenario::model_config`] hands the `[model]` table to the
 //! model's own config type, and [`Scenario::validate_with`] checks the names in the file

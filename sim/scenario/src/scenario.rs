@@ -12,7 +12,7 @@ use dsim_core::config::{
 use dsim_core::digest::Digest;
 use dsim_core::fault::PlannedFault;
 use dsim_core::select::{Selector, BUILTIN};
-use dsim_core::units::Duration;
+use dsim_core::units::{format_exact, Duration};
 use dsim_core::{Catalogue, ConfigError, RunConfig, Verdict};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -589,7 +589,7 @@ impl Scenario {
             if max.0 < end {
                 // Point at what the user wrote: the limit if they set it, else the phases
                 // that outgrew the default limit.
-                let written = self.source.contains("max_time");
+                let written = self.index.find(&["limits", "max_time"]).is_some();
                 let at: &[&str] = if written {
                     &["limits", "max_time"]
                 } else if phases.fault_phase >= phases.heal_phase {
@@ -601,17 +601,17 @@ impl Scenario {
                     at,
                     format!(
                         "max_time {} is shorter than the run: fault phase {} + heal phase {}",
-                        human(max),
-                        human(phases.fault_phase),
-                        human(phases.heal_phase)
+                        format_exact(max),
+                        format_exact(phases.fault_phase),
+                        format_exact(phases.heal_phase)
                     ),
                     Some(if written {
-                        format!("raise it to at least {}, or shorten [run]", human(Duration(end)))
+                        format!("raise it to at least {}, or shorten [run]", format_exact(Duration(end)))
                     } else {
                         format!(
                             "the default limit is {}; shorten [run], or set [limits] max_time to at least {}",
-                            human(max),
-                            human(Duration(end))
+                            format_exact(max),
+                            format_exact(Duration(end))
                         )
                     }),
                 ));
@@ -640,7 +640,7 @@ impl Scenario {
                 &["nemesis", "interval_min"],
                 format!(
                     "interval_min {} is below the nemesis's minimum of 1ms",
-                    human(n.interval_min)
+                    format_exact(n.interval_min)
                 ),
                 Some("give the time between faults, e.g. interval_min = \"1s\"".into()),
             ));
@@ -650,8 +650,8 @@ impl Scenario {
                 &["nemesis", "interval_min"],
                 format!(
                     "interval_min {} is above interval_max {}",
-                    human(n.interval_min),
-                    human(n.interval_max)
+                    format_exact(n.interval_min),
+                    format_exact(n.interval_max)
                 ),
                 None,
             ));
@@ -661,8 +661,8 @@ impl Scenario {
                 &["nemesis", "duration_min"],
                 format!(
                     "duration_min {} is above duration_max {}",
-                    human(n.duration_min),
-                    human(n.duration_max)
+                    format_exact(n.duration_min),
+                    format_exact(n.duration_max)
                 ),
                 None,
             ));
@@ -672,8 +672,8 @@ impl Scenario {
                 &["nemesis", "interval_min"],
                 format!(
                     "interval_min {} is not before the end of the fault phase ({}): the nemesis would never act",
-                    human(n.interval_min),
-                    human(phase)
+                    format_exact(n.interval_min),
+                    format_exact(phase)
                 ),
                 Some("shorten interval_min or lengthen [run] fault_phase".into()),
             ));
@@ -681,7 +681,10 @@ impl Scenario {
         if n.clock_jump_max.0 > i64::MAX as u64 {
             return Err(self.error_at(
                 &["nemesis", "clock_jump_max"],
-                format!("clock_jump_max {} is too large", human(n.clock_jump_max)),
+                format!(
+                    "clock_jump_max {} is too large",
+                    format_exact(n.clock_jump_max)
+                ),
                 None,
             ));
         }
@@ -716,8 +719,8 @@ impl Scenario {
                     "at",
                     format!(
                         "fault {n} fires at {}, after the fault phase ends at {}",
-                        human(spec.at),
-                        human(phase)
+                        format_exact(spec.at),
+                        format_exact(phase)
                     ),
                     Some("move it earlier, or lengthen [run] fault_phase".into()),
                 ));
@@ -867,35 +870,6 @@ impl Scenario {
             invariants: e.invariants,
         })
     }
-}
-
-/// A duration as a person would write it, exactly: "90s", "1500ms", "10m", "7d".
-fn human(d: Duration) -> String {
-    use dsim_core::units::{DAY, HOUR, MIN, MS, SEC, US};
-    let ns = d.0;
-    if ns == 0 {
-        return "0s".into();
-    }
-    // Seconds read best up to ten minutes ("90s", not "1.5m").
-    let units: [(u64, &str); 7] = if ns < 10 * MIN && ns.is_multiple_of(SEC) {
-        [(SEC, "s"); 7]
-    } else {
-        [
-            (DAY, "d"),
-            (HOUR, "h"),
-            (MIN, "m"),
-            (SEC, "s"),
-            (MS, "ms"),
-            (US, "us"),
-            (1, "ns"),
-        ]
-    };
-    for (size, name) in units {
-        if ns.is_multiple_of(size) {
-            return format!("{}{name}", ns / size);
-        }
-    }
-    format!("{ns}ns")
 }
 
 fn name_hint<S: AsRef<str>>(word: &str, names: &[S], what: &str) -> Option<String> {
@@ -1067,17 +1041,5 @@ mod tests {
                 }
             }
         }
-    }
-
-    #[test]
-    fn durations_read_as_written() {
-        use dsim_core::units::{DAY, MIN, MS, SEC};
-        assert_eq!(human(Duration(90 * SEC)), "90s");
-        assert_eq!(human(Duration(60 * SEC)), "60s");
-        assert_eq!(human(Duration(10 * MIN)), "10m");
-        assert_eq!(human(Duration(1500 * MS)), "1500ms");
-        assert_eq!(human(Duration(7 * DAY)), "7d");
-        assert_eq!(human(Duration(0)), "0s");
-        assert_eq!(human(Duration(3)), "3ns");
     }
 }

@@ -10,6 +10,12 @@ pub fn did_you_mean<'a, S: AsRef<str>>(word: &str, candidates: &'a [S]) -> Optio
             // Not a typo: nothing to suggest.
             return None;
         }
+        // Words of very different lengths are never close (neither test below can pass),
+        // and comparing them costs |word| x |candidate|: skip before measuring.
+        let (a, b) = (word.len(), c.len());
+        if a > 4 * b.max(1) || b > 4 * a.max(1) {
+            continue;
+        }
         let l = c.to_lowercase();
         let dist = strsim::damerau_levenshtein(&w, &l);
         let sim = strsim::jaro_winkler(&w, &l);

@@ -621,6 +621,17 @@ fn phase_topology_and_limit_problems() {
         "max_time 70s is shorter than the run: fault phase 60s + heal phase 20s",
         Some("80s"),
     );
+    // Without `[limits] max_time`, the phases that outgrew the default are blamed, even
+    // when the words "max_time" appear elsewhere in the file.
+    let src = "name = \"t\"\ndescription = \"no max_time here\"\nmodel = \"quorum\"\n[run]\nfault_phase = \"31d\"\n";
+    let e = err(src);
+    assert_at(
+        &e,
+        5,
+        1,
+        "max_time 30d is shorter than the run",
+        Some("the default limit is 30d"),
+    );
     for key in [
         "max_events",
         "max_nodes",

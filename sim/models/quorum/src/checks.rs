@@ -19,7 +19,11 @@ use dsim_checkers::{
     RegisterInput, RegisterOp, RegisterOutput, Verdict,
 };
 use dsim_core::units::format_ns;
-use dsim_core::{Catalogue, CheckInfo, CheckResult, History, Invariant, NodeId, Outcome, View};
+use std::collections::BTreeMap;
+
+use dsim_core::{
+    Catalogue, CheckInfo, CheckResult, History, Invariant, NodeId, OpId, Outcome, View,
+};
 
 use crate::msg::Tag;
 use crate::replica::durable_state;
@@ -187,7 +191,7 @@ pub fn history(
     budget: u64,
 ) -> CheckResult {
     match name {
-        "linearizable" => linearizable(model, history, budget, view),
+        "linearizable" => linearizable(model, history, budget),
         "stale-read" => anomalies(model, history, view, stale_reads, "stale read"),
         "new-old-inversion" => anomalies(
             model,
@@ -247,17 +251,14 @@ pub fn to_operations(
     out
 }
 
-fn linearizable(
-    model: &Quorum,
-    history: &History<QCall, QRet>,
-    budget: u64,
-    view: &View<'_, QNode>,
-) -> CheckResult {
+fn linearizable(model: &Quorum, history: &History<QCall, QRet>, budget: u64) -> CheckResult {
     let ops = to_operations(model, history);
     match check_partitioned(&Register, &ops, budget) {
         Verdict::Linearizable => CheckResult::Valid,
         Verdict::NotLinearizable(e) => {
-            let nodes = involved(history, e.to_string().as_str(), view);
+            // The clients of the op that could not be placed and of the candidates.
+            let named = std::iter::once(e.stuck.id).chain(e.candidates.iter().map(|c| c.op.id));
+            let nodes = clients_of(history, named);
             CheckResult::Invalid { detail: e.to_string(), nodes }
         }
         Verdict::Unknown { steps } => CheckResult::Unknown {
@@ -266,19 +267,11 @@ fn linearizable(
     }
 }
 
-/// The clients whose ops a detail text names ("op 17"), for the report's node list.
-fn involved(history: &History<QCall, QRet>, detail: &str, _view: &View<'_, QNode>) -> Vec<NodeId> {
-    let named = |id: u64| {
-        let tag = format!("op {id}");
-        detail
-            .match_indices(&tag)
-            .any(|(at, _)| !detail[at + tag.len()..].starts_with(|c: char| c.is_ascii_digit()))
-    };
-    let mut out: Vec<NodeId> = history
-        .ops
-        .iter()
-        .filter(|o| named(o.id.0))
-        .map(|o| o.client)
+/// The clients that issued these ops, sorted, once each.
+fn clients_of(history: &History<QCall, QRet>, ops: impl IntoIterator<Item = u64>) -> Vec<NodeId> {
+    let mut out: Vec<NodeId> = ops
+        .into_iter()
+        .filter_map(|id| history.get(OpId(id)).map(|o| o.client))
         .collect();
     out.sort();
     out.dedup();
@@ -292,46 +285,35 @@ fn anomalies(
     find: fn(&[RegisterOp]) -> Vec<Anomaly>,
     what: &str,
 ) -> CheckResult {
-    let mut found = Vec::new();
-    for key in 0..model.cfg.keys {
-        let ops: Vec<RegisterOp> = history
-            .ops
-            .iter()
-            .filter(|o| o.call.key() == key)
-            .filter_map(|o| {
-                let kind = match (&o.call, &o.ret) {
-                    (QCall::Write { value, .. }, _) if o.is_ok() || o.applied => RegOpKind::Write {
-                        value: *value,
-                        ok: o.is_ok(),
-                    },
-                    (QCall::Read { .. }, Some(QRet::Read { value, .. })) if o.is_ok() => {
-                        RegOpKind::Read { value: *value }
-                    }
-                    _ => return None,
-                };
-                Some(RegisterOp {
-                    id: o.id.0,
-                    client: model.client_number(o.client),
-                    call_ns: o.invoke_ns,
-                    return_ns: o.complete_ns,
-                    kind,
-                })
-            })
-            .collect();
-        for a in find(&ops) {
-            found.push((key, a));
-        }
+    // One pass over the history, grouping each key's ops.
+    let mut by_key: BTreeMap<u32, Vec<RegisterOp>> = BTreeMap::new();
+    for o in &history.ops {
+        let kind = match (&o.call, &o.ret) {
+            (QCall::Write { value, .. }, _) if o.is_ok() || o.applied => RegOpKind::Write {
+                value: *value,
+                ok: o.is_ok(),
+            },
+            (QCall::Read { .. }, Some(QRet::Read { value, .. })) if o.is_ok() => {
+                RegOpKind::Read { value: *value }
+            }
+            _ => continue,
+        };
+        by_key.entry(o.call.key()).or_default().push(RegisterOp {
+            id: o.id.0,
+            client: model.client_number(o.client),
+            call_ns: o.invoke_ns,
+            return_ns: o.complete_ns,
+            kind,
+        });
     }
+    let found: Vec<(u32, Anomaly)> = by_key
+        .iter()
+        .flat_map(|(key, ops)| find(ops).into_iter().map(|a| (*key, a)))
+        .collect();
     let Some((key, first)) = found.first() else {
         return CheckResult::Valid;
     };
-    let mut nodes: Vec<NodeId> = first
-        .ops
-        .iter()
-        .filter_map(|id| history.ops.get(*id as usize).map(|o| o.client))
-        .collect();
-    nodes.sort();
-    nodes.dedup();
+    let nodes = clients_of(history, first.ops.iter().copied());
     let names: Vec<&str> = nodes.iter().map(|n| view.name(*n)).collect();
     CheckResult::Invalid {
         detail: format!(

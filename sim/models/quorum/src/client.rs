@@ -263,11 +263,4 @@ impl Client {
             );
         }
     }
-
-    pub fn current_value(&self) -> Option<i64> {
-        match self.current.as_ref()?.kind {
-            Kind::Write(v) => Some(v),
-            Kind::Read => None,
-        }
-    }
 }

@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use dsim_core::digest::Digest;
 use dsim_core::{Ctx, IoDone, NodeId, Observation};
 
-use crate::msg::{Msg, Tag, Versioned};
+use crate::msg::{Msg, Round, Tag, Versioned};
 use crate::QNode;
 
 const RECORD_BYTES: usize = 8 + 4 + 4 + 1 + 8 + 8;
@@ -90,8 +90,8 @@ pub struct Replica {
     /// Highest tag acknowledged per key during this incarnation (for the invariant).
     pub acked: Vec<Tag>,
     fsync_before_ack: bool,
-    /// Acks waiting for the fsync with this token.
-    waiting: BTreeMap<u64, Vec<(NodeId, Msg, u32, Tag)>>,
+    /// Acks waiting for the fsync with this token: (client, key, round, tag held).
+    waiting: BTreeMap<u64, Vec<(NodeId, u32, Round, Tag)>>,
     next_token: u64,
     /// The token of an fsync requested after the last write, if any.
     covering: Option<u64>,
@@ -166,10 +166,9 @@ impl Replica {
                     ctx.metric("tag", versioned.tag.counter as i64);
                     self.covering = None;
                 }
-                let ack = Msg::PutAck { key, round };
                 let tag = self.keys[key as usize].tag;
                 if !ctx.disk().has_unsynced() {
-                    self.ack(ctx, from, ack, key, tag);
+                    self.ack(ctx, from, key, round, tag);
                     return;
                 }
                 // An fsync that covers what we hold now: one already asked for, or a new one.
@@ -187,22 +186,21 @@ impl Replica {
                     self.waiting
                         .entry(token)
                         .or_default()
-                        .push((from, ack, key, tag));
+                        .push((from, key, round, tag));
                 } else {
                     // The bug: the disk syncs in the background, but the promise is made now.
-                    self.ack(ctx, from, ack, key, tag);
+                    self.ack(ctx, from, key, round, tag);
                 }
             }
             Msg::GetReply { .. } | Msg::PutAck { .. } => {}
         }
     }
 
-    fn ack(&mut self, ctx: &mut Ctx<'_, QNode>, to: NodeId, ack: Msg, key: u32, tag: Tag) {
+    /// Acknowledges a store to `to`, recording the promise for the invariant.
+    fn ack(&mut self, ctx: &mut Ctx<'_, QNode>, to: NodeId, key: u32, round: Round, tag: Tag) {
         let a = &mut self.acked[key as usize];
-        if tag > *a {
-            *a = tag;
-        }
-        ctx.send(to, ack);
+        *a = (*a).max(tag);
+        ctx.send(to, Msg::PutAck { key, round });
     }
 
     pub fn on_io(&mut self, ctx: &mut Ctx<'_, QNode>, done: IoDone) {
@@ -223,8 +221,8 @@ impl Replica {
             );
             return;
         }
-        for (to, ack, key, tag) in acks {
-            self.ack(ctx, to, ack, key, tag);
+        for (to, key, round, tag) in acks {
+            self.ack(ctx, to, key, round, tag);
         }
     }
 
