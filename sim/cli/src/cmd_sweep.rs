@@ -35,8 +35,11 @@ pub struct SweepArgs {
 pub struct FailureJson {
     pub seed: u64,
     pub verdict: &'static str,
+    /// The first violation's check (or the verdict), and its words.
     pub invariant: String,
     pub detail: String,
+    /// Every check that fired in this run, sorted.
+    pub invariants: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -130,7 +133,7 @@ pub fn summarize<'a>(
         let mut names: Vec<&str> = r.violations.iter().map(|v| v.invariant.as_str()).collect();
         names.sort();
         names.dedup();
-        for n in names {
+        for n in &names {
             *by_invariant.entry(n.to_string()).or_insert(0) += 1;
         }
         if r.verdict != Verdict::Valid {
@@ -139,6 +142,7 @@ pub fn summarize<'a>(
                 verdict: r.verdict.name(),
                 invariant: failure_name(r),
                 detail: failure_detail(r),
+                invariants: names.iter().map(|n| n.to_string()).collect(),
             });
         }
     }

@@ -99,6 +99,17 @@ fn panic_report(seed: u64, message: String) -> RunReport {
 }
 
 fn bind<M: Model + 'static>(scenario: &Scenario, model: M) -> anyhow::Result<Box<dyn Runner>> {
+    let nodes = model.nodes().len();
+    let max_nodes = scenario.run.limits.max_nodes as usize;
+    if nodes > max_nodes {
+        return Err(scenario
+            .error_at(
+                &["model", "name"],
+                format!("this model has {nodes} nodes, over `[limits] max_nodes` = {max_nodes}"),
+                Some("use fewer nodes, or raise [limits] max_nodes".into()),
+            )
+            .into());
+    }
     let bound = Bound {
         model,
         scenario_run: scenario.run.clone(),

@@ -213,3 +213,35 @@ fn paths_that_are_not_files_and_silly_job_counts_are_refused() {
         assert!(err.contains("--jobs"), "{err}");
     }
 }
+
+/// A model bigger than `[limits] max_nodes` is refused at load, pointing at the model.
+#[test]
+fn a_model_over_max_nodes_is_refused_at_load() {
+    let f = scratch(
+        "maxnodes",
+        "name = \"hb\"\ndescription = \"x\"\n[model]\nname = \"heartbeat\"\nworkers = 200000\n",
+    );
+    let (code, _, err) = dsim(&["run", f.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains(":4:1:") && err.contains("max_nodes"), "{err}");
+}
+
+/// Each failing run in a sweep lists every check that fired, not only the first.
+#[test]
+fn sweep_failures_list_every_check_that_fired() {
+    let scenario = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../scenarios/quorum/nwr-no-writeback.toml"
+    );
+    let (_, out, err) = dsim(&["sweep", scenario, "--seeds", "1..30", "--json"]);
+    let v = json(&out);
+    let failures = v["failures"].as_array().unwrap_or_else(|| panic!("{err}"));
+    let both = failures.iter().any(|f| {
+        let names: Vec<&str> = f["invariants"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|x| x.as_str()).collect())
+            .unwrap_or_default();
+        names.contains(&"linearizable") && names.contains(&"new-old-inversion")
+    });
+    assert!(both, "no failure lists both checks: {out}");
+}

@@ -50,6 +50,14 @@ const GOLDEN: &[(&str, u64, &str, u64, &str)] = &[
         43909,
         "violation",
     ),
+    // The engine alone: 7.2 M events, no faults (scenarios/bench/pingpong.toml).
+    (
+        "bench/pingpong.toml",
+        1,
+        "6a051b1fd1b3b9e0",
+        7217931,
+        "valid",
+    ),
 ];
 
 fn run_json(scenario: &str, seed: u64) -> serde_json::Value {

@@ -17,14 +17,17 @@
 //! Here the master (`master`) keeps, per worker, the local time of its last heartbeat in
 //! a `Vec<u64>` indexed by worker. Every `check_interval` it marks dead each worker not
 //! heard from for more than `expiry`, and a dead worker that heartbeats again comes back.
+//! That last rule is a simplification: in YARN and HDFS a node the master has dropped must
+//! register again (the heartbeat response asks the NodeManager to resync, or tells the
+//! DataNode to re-register); here its next heartbeat is enough.
 //! Workers (`worker-1` .. `worker-W`) heartbeat every `interval`; each draws its first
 //! heartbeat uniformly in `[0, interval)` from its own random stream, as real workers that
 //! booted at different moments do, so the ten thousand do not all fire at the same instant.
 //! The master acks each heartbeat (YARN answers every heartbeat with a
 //! `NodeHeartbeatResponse`), so both directions carry traffic.
 //!
-//! The defaults are scaled down from Hadoop's (3 s heartbeats, 30 s expiry, 10 s checks)
-//! so that a death is detected within a short run.
+//! The defaults keep HDFS's 3 s heartbeat and scale the rest down (expiry 30 s instead of
+//! 10–10.5 min, a check every 10 s) so that a death is detected within a short run.
 
 use rand::Rng;
 use serde::Deserialize;
@@ -36,7 +39,8 @@ use dsim_core::{
     NodeSpec, Observation, View,
 };
 
-/// Workers past which a scenario is refused at load rather than exhausting memory.
+/// Workers past which a scenario is refused at load rather than exhausting memory (the
+/// default `[limits] max_nodes` of 100,000 refuses even fewer, at load too).
 pub const MAX_WORKERS: u32 = 1_000_000;
 
 /// `[model]` of a heartbeat scenario.
@@ -101,7 +105,8 @@ pub struct Master {
     expiry_ns: u64,
     check_ns: u64,
     /// Local time at which this incarnation started: a worker never heard from is given
-    /// `expiry` from here, as the RM does for a node that has just registered.
+    /// `expiry` from here (a modelling choice: a restarted master cannot know when it last
+    /// heard from anyone, so it waits a full expiry before declaring anyone dead).
     started_ns: u64,
     /// Local time of the last heartbeat from worker `i` (node `i + 1`), or [`NEVER`].
     last_seen: Vec<u64>,
@@ -301,9 +306,8 @@ const SOMETIMES: &[CheckInfo] = &[CheckInfo {
 }];
 
 impl Heartbeat {
-    /// Refuses a cluster with no worker, a zero interval, or an expiry that a healthy
-    /// worker could not meet.
-    /// Refuses settings that cannot run (see the checks below).
+    /// Refuses a cluster with no worker or too many, a zero interval, or an expiry that a
+    /// healthy worker could not meet.
     pub fn new(cfg: HeartbeatConfig) -> Result<Heartbeat, ConfigError> {
         if cfg.workers == 0 {
             return Err(ConfigError::new(

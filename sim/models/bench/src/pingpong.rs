@@ -8,9 +8,10 @@
 //! the one `send` effect). It is the model the engine benchmarks run, and the yardstick
 //! for "events per second" in the docs.
 //!
-//! With no faults the number of balls is conserved: every delivery causes exactly one
-//! send, so at any moment `sent - delivered = nodes * in_flight`. A crash loses the balls
-//! the node held or that were on their way to it, and a restart throws a fresh set.
+//! With no faults, loss, duplication or partitions the number of balls is conserved: every
+//! delivery causes exactly one send, so at any moment `sent - delivered = nodes *
+//! in_flight`. A crashed node loses the balls delivered to it while it is down, and a
+//! restart throws a fresh set.
 
 use serde::Deserialize;
 
@@ -22,6 +23,7 @@ use dsim_core::{
 /// Limits on the settings (a scenario over them is refused at load).
 pub const MAX_NODES: u32 = 100_000;
 pub const MAX_IN_FLIGHT: u32 = 1_000_000;
+pub const MAX_BALLS: u64 = 10_000_000;
 
 /// `[model]` of a pingpong scenario.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
@@ -130,8 +132,8 @@ pub struct PingPong {
 }
 
 impl PingPong {
-    /// Refuses a ring of fewer than two nodes and a ring with no ball.
-    /// Refuses settings that cannot run, or would exhaust memory.
+    /// Refuses a ring of fewer than two nodes, a ring with no ball, and sizes that would
+    /// exhaust memory.
     pub fn new(cfg: PingPongConfig) -> Result<PingPong, ConfigError> {
         if cfg.nodes < 2 {
             return Err(ConfigError::new(
@@ -158,9 +160,19 @@ impl PingPong {
                     cfg.in_flight
                 ),
                 Some(
-                    "the engine's cost per event does not grow with more balls; 64 is plenty"
+                    "more balls only make the queue bigger and each event dearer; 64 is plenty"
                         .to_string(),
                 ),
+            ));
+        }
+        if cfg.nodes as u64 * cfg.in_flight as u64 > MAX_BALLS {
+            return Err(ConfigError::new(
+                "in_flight",
+                format!(
+                    "{} nodes x {} balls is over the limit of {MAX_BALLS} balls in the air",
+                    cfg.nodes, cfg.in_flight
+                ),
+                None,
             ));
         }
         if cfg.in_flight == 0 {
