@@ -8,7 +8,7 @@ use dsim_core::{Model, RunOptions, RunReport, Verdict};
 use dsim_scenario::{ModelInfo, Scenario};
 
 /// Every model a scenario can name, with a line about it.
-pub const MODELS: [(&str, &str); 3] = [
+pub const MODELS: &[(&str, &str)] = &[
     (
         "quorum",
         "a quorum-replicated register: N replicas, W/R quorums, multi-writer ABD",

@@ -1,0 +1,1 @@
+//! Raft consensus (Ongaro & Ousterhout 2014) as a library, with a replicated key-value store on top.

@@ -1,0 +1,1 @@
+//! Two-phase and three-phase commit.

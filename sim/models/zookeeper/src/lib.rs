@@ -1,0 +1,1 @@
+//! ZAB and a ZooKeeper-style coordination service as a library, with recipes.
