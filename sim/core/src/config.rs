@@ -139,6 +139,10 @@ impl Default for TopologyConfig {
 pub struct PhaseConfig {
     pub fault_phase: Duration,
     pub heal_phase: Duration,
+    /// Whether the heal phase restarts crashed nodes (default true). False keeps them
+    /// down to the end, for stories about a node that never comes back (2PC blocking
+    /// when its coordinator is lost).
+    pub heal_restarts: bool,
 }
 
 impl Default for PhaseConfig {
@@ -146,6 +150,7 @@ impl Default for PhaseConfig {
         PhaseConfig {
             fault_phase: Duration::from_secs(60),
             heal_phase: Duration::from_secs(20),
+            heal_restarts: true,
         }
     }
 }

@@ -1629,12 +1629,14 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
             &[],
             format!(
                 "faults lifted: {cuts} partition(s) healed, {} node(s) restarted, {} resumed",
-                down.len(),
+                if self.cfg.phases.heal_restarts { down.len() } else { 0 },
                 paused.len()
             ),
         );
         self.resume(&paused);
-        self.restart_all(&down);
+        if self.cfg.phases.heal_restarts {
+            self.restart_all(&down);
+        }
     }
 
     // ---- the end ------------------------------------------------------------------

@@ -132,7 +132,7 @@ struct RawExpect {
 
 /// Keys of each section, to say where a key written at the top level belongs.
 const SECTION_KEYS: [(&str, &[&str]); 8] = [
-    ("run", &["fault_phase", "heal_phase"]),
+    ("run", &["fault_phase", "heal_phase", "heal_restarts"]),
     (
         "network",
         &[
