@@ -8,6 +8,7 @@
 mod cmd_check;
 mod cmd_explain;
 mod cmd_list;
+mod cmd_merge;
 mod cmd_replay;
 mod cmd_run;
 mod cmd_sweep;
@@ -49,6 +50,15 @@ enum Command {
         #[arg(long, value_parser = jobs_in_range)]
         jobs: Option<usize>,
     },
+    /// Combine the --json outputs of `dsim sweep --shard I/N` into one sweep's summary.
+    Merge {
+        /// The shards' --json files, one per shard.
+        #[arg(required = true)]
+        shards: Vec<PathBuf>,
+        /// Print one JSON object on stdout.
+        #[arg(long)]
+        json: bool,
+    },
     /// The scenario catalogue, one line a scenario.
     List {
         #[arg(default_value = "scenarios")]
@@ -86,6 +96,7 @@ fn main() -> ExitCode {
         Command::Sweep(a) => cmd_sweep::sweep(a),
         Command::Replay(a) => cmd_replay::replay(a),
         Command::Check { paths, jobs } => cmd_check::check(&paths, jobs),
+        Command::Merge { shards, json } => cmd_merge::merge(&shards, json),
         Command::List { dir } => cmd_list::list(&dir),
         Command::Explain { scenario } => cmd_explain::explain(&scenario),
     });

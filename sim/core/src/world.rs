@@ -57,6 +57,11 @@ pub struct RunOptions<'a> {
     pub event_digests: bool,
     /// Keep notes, metric samples and observations (for reports and plots).
     pub record: bool,
+    /// When recording: keep at most this many messages (None: all of them). Messages past
+    /// the cap are counted in `RunReport::messages_unrecorded`; nothing else changes.
+    pub max_messages: Option<usize>,
+    /// When recording: keep only messages sent in this window of virtual time (inclusive).
+    pub message_window: Option<(u64, u64)>,
     /// Describe this event (by index) in words, for divergence reports.
     pub describe_event: Option<u64>,
 }
@@ -83,6 +88,19 @@ pub enum Verdict {
 }
 
 impl Verdict {
+    pub const ALL: [Verdict; 7] = [
+        Verdict::Valid,
+        Verdict::Violation,
+        Verdict::Liveness,
+        Verdict::NeverReached,
+        Verdict::Panic,
+        Verdict::Unknown,
+        Verdict::Limit,
+    ];
+    /// The verdict `name` gives (the inverse of [`Verdict::name`]).
+    pub fn from_name(name: &str) -> Option<Verdict> {
+        Verdict::ALL.into_iter().find(|v| v.name() == name)
+    }
     /// Exit code, as in the design brief §8.
     pub fn exit_code(self) -> i32 {
         match self {
@@ -158,6 +176,19 @@ pub struct MessageRecord {
     pub summary: String,
 }
 
+/// A node's status and `observe()` summary from `at_ns` on, kept (when recording) each
+/// time either changes: the role lanes of a report's timeline.
+#[derive(Clone, Debug, Serialize)]
+pub struct StateRecord {
+    pub at_ns: u64,
+    pub node: u32,
+    /// "up", "down" or "paused".
+    pub status: &'static str,
+    /// `Observation::state` ("leader", "follower", ...); "down" while crashed.
+    pub state: &'static str,
+    pub fields: Vec<(&'static str, i64)>,
+}
+
 /// A client operation, for reports (kept only when recording).
 #[derive(Clone, Debug, Serialize)]
 pub struct OpRecord {
@@ -202,6 +233,11 @@ pub struct RunReport {
     pub samples: Vec<Sample>,
     #[serde(skip)]
     pub messages: Vec<MessageRecord>,
+    /// Messages sent but not kept (past `RunOptions::max_messages` or outside its window).
+    #[serde(skip)]
+    pub messages_unrecorded: u64,
+    #[serde(skip)]
+    pub states: Vec<StateRecord>,
     #[serde(skip)]
     pub history: Vec<OpRecord>,
     #[serde(skip)]
@@ -417,6 +453,10 @@ struct World<'m, 'o, M: Model> {
     notes: Vec<NoteRecord>,
     samples: Vec<Sample>,
     messages: Vec<MessageRecord>,
+    messages_unrecorded: u64,
+    states: Vec<StateRecord>,
+    /// Per node, the index in `states` of its latest record (recording only).
+    last_state: Vec<Option<usize>>,
     event_digests: Vec<u64>,
     described: Option<String>,
     counters: Counters,
@@ -508,6 +548,9 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
             notes: Vec::new(),
             samples: Vec::new(),
             messages: Vec::new(),
+            messages_unrecorded: 0,
+            states: Vec::new(),
+            last_state: vec![None; n],
             event_digests: Vec::new(),
             described: None,
             counters: Counters::default(),
@@ -582,6 +625,9 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
                 if let Some(node) = touched {
                     self.check_always(index, node);
                 }
+                if self.opts.record {
+                    self.record_states(touched);
+                }
                 Ok(())
             }));
             match outcome {
@@ -645,6 +691,45 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
                 node: node.as_deref(),
                 detail: &detail,
             });
+        }
+    }
+
+    /// Recording only: a `StateRecord` for each node (the event's node, or every node after
+    /// an event of no node: a fault, an undo, the nemesis) whose status or `observe()`
+    /// summary changed. Reads the nodes, never changes them, the digest or the queue.
+    fn record_states(&mut self, touched: Option<NodeId>) {
+        let range = match touched {
+            Some(n) => n.index()..n.index() + 1,
+            None => 0..self.slots.len(),
+        };
+        for i in range {
+            let slot = &self.slots[i];
+            let status = match slot.status {
+                Status::Up => "up",
+                Status::Down => "down",
+                Status::Paused => "paused",
+            };
+            let obs = match (&slot.node, slot.status) {
+                (Some(n), Status::Up | Status::Paused) => n.observe(),
+                _ => Observation {
+                    state: "down",
+                    fields: Vec::new(),
+                },
+            };
+            let same = self.last_state[i].is_some_and(|k| {
+                let last = &self.states[k];
+                last.status == status && last.state == obs.state && last.fields == obs.fields
+            });
+            if !same {
+                self.last_state[i] = Some(self.states.len());
+                self.states.push(StateRecord {
+                    at_ns: self.now_ns,
+                    node: i as u32,
+                    status,
+                    state: obs.state,
+                    fields: obs.fields,
+                });
+            }
         }
     }
 
@@ -989,7 +1074,18 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
             self.topology.same_rack(from, to),
             self.topology.same_zone(from, to),
         );
-        let record = if self.opts.record {
+        let in_window = self
+            .opts
+            .message_window
+            .is_none_or(|(t0, t1)| (t0..=t1).contains(&self.now_ns));
+        let below_cap = self
+            .opts
+            .max_messages
+            .is_none_or(|cap| self.messages.len() < cap);
+        if self.opts.record && !(in_window && below_cap) {
+            self.messages_unrecorded += 1;
+        }
+        let record = if self.opts.record && in_window && below_cap {
             self.messages.push(MessageRecord {
                 sent_ns: self.now_ns,
                 from: from.0,
@@ -1821,6 +1917,8 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
             notes: self.notes,
             samples: self.samples,
             messages: self.messages,
+            messages_unrecorded: self.messages_unrecorded,
+            states: self.states,
             history,
             event_digests: self.event_digests,
             described_event: self.described,

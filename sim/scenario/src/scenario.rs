@@ -46,16 +46,7 @@ pub struct Expect {
 pub const EXPECTABLE: [&str; 5] = ["valid", "violation", "liveness", "never-reached", "unknown"];
 
 fn verdict_named(name: &str) -> Option<Verdict> {
-    Some(match name {
-        "valid" => Verdict::Valid,
-        "violation" => Verdict::Violation,
-        "liveness" => Verdict::Liveness,
-        "never-reached" => Verdict::NeverReached,
-        "unknown" => Verdict::Unknown,
-        "panic" => Verdict::Panic,
-        "limit" => Verdict::Limit,
-        _ => return None,
-    })
+    Verdict::from_name(name)
 }
 
 /// What the model offers, so names in the file can be checked against it.
