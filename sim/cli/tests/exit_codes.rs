@@ -123,6 +123,11 @@ heal_phase = "1s"
     assert_eq!(code, 5, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).expect("one JSON object");
     assert_eq!(v["runs"], 5, "the sweep went on past the first panic: {v}");
+    let sig = v["groups"][0]["signature"].as_str().unwrap_or("");
+    assert!(
+        sig.starts_with("panic in node at sim/models/bench/src/pingpong.rs:"),
+        "a panic is grouped by its role and code location: {v}"
+    );
     assert_eq!(v["by_verdict"]["panic"], 5, "{v}");
 }
 
