@@ -98,6 +98,9 @@ impl File {
 pub struct Disk {
     files: BTreeMap<String, File>,
     capacity_bytes: u64,
+    /// Bytes in use (the sum of the files' current lengths), kept up to date so a write's
+    /// room check is O(1) however many files the disk holds (a Kafka log's segments).
+    used_bytes: u64,
     pub(crate) full: bool,
     pub(crate) slow_factor: u32,
 }
@@ -107,18 +110,25 @@ impl Disk {
         Disk {
             files: BTreeMap::new(),
             capacity_bytes,
+            used_bytes: 0,
             full: false,
             slow_factor: 1,
         }
     }
 
-    fn used_bytes(&self) -> u64 {
-        self.files.values().map(|f| f.current.len() as u64).sum()
+    /// Bytes in use: what reads see, cache included.
+    pub fn used_bytes(&self) -> u64 {
+        self.used_bytes
+    }
+
+    /// Recomputes `used_bytes` after a crash or fault reshaped files (rare events).
+    fn recount(&mut self) {
+        self.used_bytes = self.files.values().map(|f| f.current.len() as u64).sum();
     }
 
     /// Refuses a write that would leave `freed` bytes fewer and `extra` more in use.
     fn check_room(&self, freed: usize, extra: usize) -> Result<(), DiskError> {
-        if self.full || self.used_bytes() - freed as u64 + extra as u64 > self.capacity_bytes {
+        if self.full || self.used_bytes - freed as u64 + extra as u64 > self.capacity_bytes {
             Err(DiskError::Full)
         } else {
             Ok(())
@@ -129,6 +139,7 @@ impl Disk {
     pub fn put(&mut self, name: &str, bytes: &[u8]) -> Result<(), DiskError> {
         let old = self.files.get(name).map_or(0, |f| f.current.len());
         self.check_room(old, bytes.len())?;
+        self.used_bytes = self.used_bytes - old as u64 + bytes.len() as u64;
         let f = self.files.entry(name.to_string()).or_default();
         // The agreeing prefix is whatever the new contents share with the durable ones.
         let agree = f
@@ -162,6 +173,7 @@ impl Disk {
     /// Appends to a file.
     pub fn append(&mut self, name: &str, bytes: &[u8]) -> Result<(), DiskError> {
         self.check_room(0, bytes.len())?;
+        self.used_bytes += bytes.len() as u64;
         let f = self.files.entry(name.to_string()).or_default();
         f.current.extend_from_slice(bytes);
         f.unsynced_ends.push(f.current.len());
@@ -172,11 +184,25 @@ impl Disk {
     pub fn truncate(&mut self, name: &str, len: usize) {
         if let Some(f) = self.files.get_mut(name) {
             if len < f.current.len() {
+                self.used_bytes -= (f.current.len() - len) as u64;
                 f.current.truncate(len);
                 f.agree_len = f.agree_len.min(len);
                 f.unsynced_ends.retain(|e| *e <= len);
                 f.unsynced_ends.push(len);
             }
+        }
+    }
+
+    /// Deletes a file (a retention policy dropping a log segment, a compacted log). The
+    /// deletion is durable at once: a crash never brings the file back. Returns whether the
+    /// file existed.
+    pub fn remove(&mut self, name: &str) -> bool {
+        match self.files.remove(name) {
+            Some(f) => {
+                self.used_bytes -= f.current.len() as u64;
+                true
+            }
+            None => false,
         }
     }
 
@@ -217,6 +243,7 @@ impl Disk {
         }
         self.files
             .retain(|_, f| !f.current.is_empty() || !f.durable.is_empty());
+        self.recount();
     }
 
     /// Fault: the cache is lost now (a disk that lied about its write cache).
@@ -227,6 +254,7 @@ impl Disk {
         // A file that was never synced is gone, as after a crash.
         self.files
             .retain(|_, f| !f.current.is_empty() || !f.durable.is_empty());
+        self.recount();
     }
 
     /// Fault: the unsynced tail of one random dirty file is cut at a random byte, and what
@@ -245,6 +273,7 @@ impl Disk {
         let f = self.files.get_mut(&name)?;
         let keep = f.surviving_tail(CrashMode::Torn, rng);
         f.crash_keep(keep);
+        self.recount();
         Some(name)
     }
 
@@ -418,5 +447,35 @@ mod tests {
         let got = d.durable("x").unwrap();
         assert_ne!(got[at], b"hello"[at]);
         assert_eq!((got[at] ^ b"hello"[at]).count_ones(), 1);
+    }
+
+    #[test]
+    fn used_bytes_follow_every_change() {
+        let mut rng = derive(1, "disk");
+        let mut d = Disk::new(1 << 20);
+        d.append("log", b"abcdef").unwrap();
+        d.put("meta", b"xyz").unwrap();
+        assert_eq!(d.used_bytes(), 9);
+        d.put("meta", b"x").unwrap();
+        d.truncate("log", 2);
+        assert_eq!(d.used_bytes(), 3);
+        d.sync_all();
+        d.append("log", b"tail").unwrap();
+        d.crash(CrashMode::Synced, &mut rng);
+        assert_eq!(d.used_bytes(), 3, "the unsynced tail is gone");
+        assert!(d.remove("log"));
+        assert!(!d.remove("log"));
+        assert_eq!(d.used_bytes(), 1);
+        d.crash(CrashMode::Synced, &mut rng);
+        assert_eq!(d.read("log"), None, "a removed file stays removed");
+    }
+
+    #[test]
+    fn removing_files_makes_room() {
+        let mut d = Disk::new(10);
+        d.append("seg-0", b"0123456789").unwrap();
+        assert_eq!(d.append("seg-1", b"a"), Err(DiskError::Full));
+        d.remove("seg-0");
+        d.append("seg-1", b"a").unwrap();
     }
 }
