@@ -166,7 +166,10 @@ pub fn merge(paths: &[PathBuf], json: bool) -> Result<i32, Failure> {
             stopped.join(", ")
         ));
     }
-    print_summary(&summary, &format!("{scenario} (merged from {count} shards)"));
+    print_summary(
+        &summary,
+        &format!("{scenario} (merged from {count} shards)"),
+    );
     if json {
         println!("{}", serde_json::to_string(&summary)?);
     }

@@ -181,7 +181,10 @@ pub fn signature(r: &RunReport) -> String {
             let node_role = r
                 .panic
                 .as_ref()
-                .map(|p| p.node.trim_end_matches(|c: char| c.is_ascii_digit() || c == '-'))
+                .map(|p| {
+                    p.node
+                        .trim_end_matches(|c: char| c.is_ascii_digit() || c == '-')
+                })
                 .unwrap_or("");
             format!("panic in {node_role} at {at}")
         }
@@ -429,7 +432,12 @@ pub fn print_summary(summary: &SweepJson, name: &str) {
     let covered = summary
         .covered
         .as_ref()
-        .map(|c| format!(", stopped by the time budget: seeds {c} of {}", summary.seeds))
+        .map(|c| {
+            format!(
+                ", stopped by the time budget: seeds {c} of {}",
+                summary.seeds
+            )
+        })
         .unwrap_or_default();
     eprintln!(
         "{name}: {} runs, {} failed ({} ms){covered}",

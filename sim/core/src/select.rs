@@ -2,7 +2,7 @@
 //! fault fires (so `random(replica)` picks among the replicas that are up *then*, and
 //! `leader` names whoever leads at that moment). The choice is recorded in the trace.
 //!
-//! Grammar: `all`, `node(NAME)`, `role(ROLE)`, `random` / `random(ROLE)`,
+//! Grammar: `all`, `node(NAME)`, `nodes(NAME, NAME, ...)`, `role(ROLE)`, `random` / `random(ROLE)`,
 //! `minority` / `minority(ROLE)`, `majority` / `majority(ROLE)`, `rack(N)`, `zone(N)`,
 //! or a model's own selector `NAME` / `NAME(ARG)` (e.g. `leader`, `leader(topic-0)`).
 
@@ -12,6 +12,8 @@ use std::fmt;
 pub enum Selector {
     All,
     Node(String),
+    /// Several nodes by name: how `dsim shrink` spells out faults the nemesis drew.
+    Nodes(Vec<String>),
     Role(String),
     /// One node, drawn from the fault stream among those the fault can hit.
     Random(Option<String>),
@@ -37,6 +39,7 @@ impl fmt::Display for Selector {
         match self {
             Selector::All => f.write_str("all"),
             Selector::Node(n) => write!(f, "node({n})"),
+            Selector::Nodes(ns) => write!(f, "nodes({})", ns.join(", ")),
             Selector::Role(r) => write!(f, "role({r})"),
             Selector::Random(r) => f.write_str(&opt("random", r)),
             Selector::Minority(r) => f.write_str(&opt("minority", r)),
@@ -49,8 +52,8 @@ impl fmt::Display for Selector {
 }
 
 /// The engine's own selector names, for did-you-mean.
-pub const BUILTIN: [&str; 8] = [
-    "all", "node", "role", "random", "minority", "majority", "rack", "zone",
+pub const BUILTIN: [&str; 9] = [
+    "all", "node", "nodes", "role", "random", "minority", "majority", "rack", "zone",
 ];
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -100,6 +103,17 @@ impl Selector {
                 sel: text.into(),
                 hint: "name the node, e.g. \"node(replica-1)\"",
             })?),
+            "nodes" => {
+                let list = arg.ok_or(SelectorError::MissingArg {
+                    sel: text.into(),
+                    hint: "name the nodes, e.g. \"nodes(replica-1, replica-2)\"",
+                })?;
+                let names: Vec<String> = list.split(',').map(|n| n.trim().to_string()).collect();
+                if names.iter().any(String::is_empty) {
+                    return Err(SelectorError::Malformed(text.into()));
+                }
+                Selector::Nodes(names)
+            }
             "role" => Selector::Role(arg.ok_or(SelectorError::MissingArg {
                 sel: text.into(),
                 hint: "name the role, e.g. \"role(replica)\"",
@@ -135,6 +149,14 @@ mod tests {
         );
         assert_eq!(Selector::parse("rack(2)").unwrap(), Selector::Rack(2));
         assert_eq!(
+            Selector::parse("nodes(a, b)").unwrap(),
+            Selector::Nodes(vec!["a".into(), "b".into()])
+        );
+        assert_eq!(
+            Selector::parse("nodes(a,b)").unwrap().to_string(),
+            "nodes(a, b)"
+        );
+        assert_eq!(
             Selector::parse("leader(topic-0)").unwrap(),
             Selector::Model {
                 name: "leader".into(),
@@ -159,5 +181,6 @@ mod tests {
         assert!(Selector::parse("rack(x)").is_err());
         assert!(Selector::parse("a b").is_err());
         assert!(Selector::parse("node()").is_err());
+        assert!(Selector::parse("nodes(a,,b)").is_err());
     }
 }

@@ -418,6 +418,15 @@ impl Scenario {
                         format!("no node is named `{n}`"),
                         name_hint(n, &info.node_names, "nodes"),
                     )),
+                    Selector::Nodes(ns) => ns
+                        .iter()
+                        .find(|n| !info.node_names.iter().any(|x| x == *n))
+                        .map(|n| {
+                            (
+                                format!("no node is named `{n}`"),
+                                name_hint(n, &info.node_names, "nodes"),
+                            )
+                        }),
                     Selector::Role(r)
                     | Selector::Random(Some(r))
                     | Selector::Minority(Some(r))

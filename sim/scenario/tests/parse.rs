@@ -73,7 +73,8 @@ fn full_file_parses_every_section() {
         run.phases,
         PhaseConfig {
             fault_phase: Duration(30 * SEC),
-            heal_phase: Duration(15 * SEC)
+            heal_phase: Duration(15 * SEC),
+            heal_restarts: true,
         }
     );
     assert_eq!(
