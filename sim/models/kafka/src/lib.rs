@@ -5,9 +5,17 @@
 //!   binary search over segments and index then a scan (domain notes 003/004), rolling,
 //!   truncation (for KIP-101 follower truncation), crash recovery that cuts a torn tail,
 //!   and cleanup by retention time/size or compaction.
+//! * [`epoch_cache`]: the leader epoch cache and OffsetsForLeaderEpoch truncation
+//!   (KIP-101, with KIP-279's epoch-by-epoch rule).
+//! * [`isr`]: a leader's view of its followers: ISR shrink and expand, high watermark,
+//!   `min.insync.replicas`.
+//! * [`placement`]: replica assignment across brokers and racks (KIP-36).
 //!
-//! Brokers, replication (ISR, high watermark, leader epochs), producers, consumer groups,
+//! Brokers and the replication protocol that uses these, producers, consumer groups,
 //! the controller (on the ZooKeeper or Raft crates) and the checks come next; see
 //! docs/models/kafka.md once they land.
 
+pub mod epoch_cache;
+pub mod isr;
 pub mod log;
+pub mod placement;
