@@ -10,6 +10,10 @@
 //! * [`isr`]: a leader's view of its followers: ISR shrink and expand, high watermark,
 //!   `min.insync.replicas`.
 //! * [`placement`]: replica assignment across brokers and racks (KIP-36).
+//! * [`partitioner`]: murmur2 key hashing as the Java client does it, round-robin and
+//!   sticky (KIP-480) spreading of unkeyed records.
+//! * [`producer_state`]: the leader's idempotent-producer state (KIP-98): duplicates of a
+//!   retried batch recognised by sequence number, gaps refused, old epochs fenced.
 //!
 //! Brokers and the replication protocol that uses these, producers, consumer groups,
 //! the controller (on the ZooKeeper or Raft crates) and the checks come next; see
@@ -18,4 +22,6 @@
 pub mod epoch_cache;
 pub mod isr;
 pub mod log;
+pub mod partitioner;
 pub mod placement;
+pub mod producer_state;
