@@ -12,6 +12,7 @@
 //! * [`placement`]: replica assignment across brokers and racks (KIP-36).
 //! * [`partitioner`]: murmur2 key hashing as the Java client does it, round-robin and
 //!   sticky (KIP-480) spreading of unkeyed records.
+//! * [`assignor`]: consumer group assignment, range and round-robin.
 //! * [`producer_state`]: the leader's idempotent-producer state (KIP-98): duplicates of a
 //!   retried batch recognised by sequence number, gaps refused, old epochs fenced.
 //!
@@ -19,6 +20,7 @@
 //! the controller (on the ZooKeeper or Raft crates) and the checks come next; see
 //! docs/models/kafka.md once they land.
 
+pub mod assignor;
 pub mod epoch_cache;
 pub mod isr;
 pub mod log;
