@@ -6,6 +6,8 @@
 //! * [`register`]: the sequential spec of a read/write/CAS register.
 //! * [`anomaly`]: named register anomalies (stale reads, new/old inversions, phantom reads) that
 //!   explain a failure in plain words.
+//! * [`queue_log`]: Jepsen's Kafka analysis of a log history: lost-write, duplicate,
+//!   inconsistent-offsets, nonmonotonic-poll, poll-skip, unseen.
 //!
 //! Everything here is deterministic: the same input gives the same output, byte for byte.
 
@@ -13,6 +15,7 @@ pub mod anomaly;
 mod human;
 pub mod linearizability;
 pub mod partition;
+pub mod queue_log;
 pub mod register;
 
 pub use anomaly::{new_old_inversions, stale_reads, Anomaly, AnomalyKind, RegOpKind, RegisterOp};
