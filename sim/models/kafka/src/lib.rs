@@ -12,6 +12,8 @@
 //! * [`placement`]: replica assignment across brokers and racks (KIP-36).
 //! * [`partitioner`]: murmur2 key hashing as the Java client does it, round-robin and
 //!   sticky (KIP-480) spreading of unkeyed records.
+//! * [`group`]: the group coordinator's state machine: join, sync, heartbeats, session
+//!   and rebalance timeouts, generation-fenced offset commits.
 //! * [`assignor`]: consumer group assignment, range and round-robin.
 //! * [`producer_state`]: the leader's idempotent-producer state (KIP-98): duplicates of a
 //!   retried batch recognised by sequence number, gaps refused, old epochs fenced.
@@ -22,6 +24,7 @@
 
 pub mod assignor;
 pub mod epoch_cache;
+pub mod group;
 pub mod isr;
 pub mod log;
 pub mod partitioner;
