@@ -46,8 +46,12 @@ impl LeaderEpochCache {
     /// too): for the largest epoch at or below `epoch`, where it ends in this log. When
     /// every epoch here is newer, the answer is the asked epoch ending where this log's
     /// first epoch starts (KAFKA-7415), so the follower still learns where to cut. None
-    /// only for an empty cache.
+    /// (Kafka's UNDEFINED) for an empty cache, or an epoch newer than any this log has
+    /// (the asker knows of a later leader than this one).
     pub fn end_offset_for(&self, epoch: u32, log_end_offset: u64) -> Option<EpochEnd> {
+        if self.latest_epoch().is_some_and(|latest| epoch > latest) {
+            return None;
+        }
         let Some((&found, _)) = self.starts.range(..=epoch).next_back() else {
             let (_, &first_start) = self.starts.iter().next()?;
             return Some(EpochEnd {
@@ -101,16 +105,17 @@ pub enum Truncation {
     ToThenAsk { offset: u64, epoch: u32 },
 }
 
-/// The follower's side of KIP-101 with KIP-279's rule, given its own epoch cache and log
-/// end and the leader's answer for the follower's latest epoch.
+/// The follower's side of KIP-101 with KIP-279's rule, given its own epoch cache, log end
+/// and high watermark, and the leader's answer for the follower's latest epoch. An
+/// undefined answer falls back to the pre-KIP-101 rule: truncate to the high watermark.
 pub fn truncation_point(
     follower: &LeaderEpochCache,
     follower_leo: u64,
+    follower_hw: u64,
     leader: Option<EpochEnd>,
 ) -> Truncation {
     let Some(l) = leader else {
-        // The leader's log is empty: nothing here can be kept.
-        return Truncation::To(0);
+        return Truncation::To(follower_hw.min(follower_leo));
     };
     match follower.end_offset_for(l.epoch, follower_leo) {
         None => Truncation::To(l.end_offset.min(follower_leo)),
@@ -177,6 +182,10 @@ mod tests {
             })
         );
         assert_eq!(LeaderEpochCache::default().end_offset_for(1, 0), None);
+        // Asked about an epoch newer than any here: undefined, and the asker falls back
+        // to its high watermark.
+        assert_eq!(c.end_offset_for(4, 10), None);
+        assert_eq!(truncation_point(&c, 10, 6, None), Truncation::To(6));
     }
 
     /// KIP-101 scenario 1: the follower had offsets 0..=1 in epoch 1 with HW 1; truncating
@@ -186,7 +195,7 @@ mod tests {
         let leader = cache(&[(1, 0)]);
         let follower = cache(&[(1, 0)]);
         let answer = leader.end_offset_for(1, 2);
-        assert_eq!(truncation_point(&follower, 2, answer), Truncation::To(2));
+        assert_eq!(truncation_point(&follower, 2, 1, answer), Truncation::To(2));
     }
 
     /// KIP-101 scenario 2: both replicas lost their tails differently; the new leader
@@ -197,7 +206,7 @@ mod tests {
         let leader = cache(&[(1, 0), (2, 1)]);
         let follower = cache(&[(1, 0)]);
         let answer = leader.end_offset_for(1, 2);
-        assert_eq!(truncation_point(&follower, 2, answer), Truncation::To(1));
+        assert_eq!(truncation_point(&follower, 2, 1, answer), Truncation::To(1));
     }
 
     /// KIP-279: the follower's latest epoch (3) is unknown to the new leader, whose
@@ -215,18 +224,19 @@ mod tests {
                 end_offset: 6
             })
         );
-        assert_eq!(truncation_point(&follower, 8, answer), Truncation::To(5));
+        assert_eq!(truncation_point(&follower, 8, 3, answer), Truncation::To(5));
     }
 
-    /// KIP-279: the leader answers with an epoch (2) the follower never had; the follower
+    /// KIP-279: the leader (now in epoch 4, which its cache holds since it became leader,
+    /// KAFKA-7415) answers with an epoch (2) the follower never had; the follower
     /// truncates to where its own older epoch (1) ends and asks again for epoch 1.
     #[test]
     fn kip_279_asks_again_when_the_follower_lacks_the_answered_epoch() {
-        let leader = cache(&[(1, 0), (2, 3)]);
+        let leader = cache(&[(1, 0), (2, 3), (4, 6)]);
         let follower = cache(&[(1, 0), (3, 4)]);
         let answer = leader.end_offset_for(3, 6);
         assert_eq!(
-            truncation_point(&follower, 7, answer),
+            truncation_point(&follower, 7, 2, answer),
             Truncation::ToThenAsk {
                 offset: 4,
                 epoch: 1
@@ -234,7 +244,7 @@ mod tests {
         );
         // The second round: epoch 1 ends at 3 on the leader, at 4 here.
         let again = leader.end_offset_for(1, 6);
-        assert_eq!(truncation_point(&follower, 4, again), Truncation::To(3));
+        assert_eq!(truncation_point(&follower, 4, 2, again), Truncation::To(3));
     }
 
     #[test]

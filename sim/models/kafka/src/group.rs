@@ -103,8 +103,23 @@ impl Group {
         }
     }
 
-    /// A JoinGroup from `member`.
+    /// A JoinGroup from `member`. In a stable group, a known member other than the leader
+    /// rejoining with the same subscription just gets the current generation back (Kafka
+    /// rebalances only for the leader or changed metadata).
     pub fn join(&mut self, member: &str, session_timeout_ms: i64, now_ms: i64) -> Vec<Reply> {
+        if self.state == GroupState::Stable
+            && self.members.contains_key(member)
+            && self.leader.as_deref() != Some(member)
+        {
+            let m = self.members.get_mut(member).expect("known");
+            m.last_heartbeat_ms = now_ms;
+            return vec![Reply::Joined {
+                to: member.to_string(),
+                generation: self.generation,
+                leader: self.leader.clone().unwrap_or_default(),
+                members: Vec::new(),
+            }];
+        }
         self.start_rebalance(now_ms);
         let m = self.members.entry(member.to_string()).or_insert(Member {
             session_timeout_ms,
@@ -243,11 +258,18 @@ impl Group {
         Ok(())
     }
 
-    /// Time passes: sessions expire (the group rebalances), a join phase may time out.
+    /// Time passes: sessions expire (the group rebalances), a join phase may time out. A
+    /// member waiting for its JoinGroup or SyncGroup answer is kept alive (the client does
+    /// not heartbeat then; Kafka's `shouldKeepAlive`).
     pub fn tick(&mut self, now_ms: i64) -> Vec<Reply> {
+        let waiting = matches!(
+            self.state,
+            GroupState::PreparingRebalance | GroupState::CompletingRebalance
+        );
         let expired: Vec<MemberId> = self
             .members
             .iter()
+            .filter(|(_, m)| !(waiting && m.joined))
             .filter(|(_, m)| now_ms - m.last_heartbeat_ms > m.session_timeout_ms)
             .map(|(id, _)| id.clone())
             .collect();
@@ -399,5 +421,32 @@ mod tests {
             .iter()
             .any(|x| matches!(x, Reply::Removed { member, .. } if member == "b")));
         assert_eq!(g.state, GroupState::Empty);
+    }
+
+    /// Members waiting in a rebalance do not heartbeat; they must not expire meanwhile.
+    #[test]
+    fn members_waiting_for_a_rebalance_are_kept_alive() {
+        let mut g = stable_two();
+        g.join("c", 10_000, 1_000);
+        g.join("a", 10_000, 1_000);
+        // b never rejoins; the rebalance timeout (5 s) drops it, a and c carry on.
+        let r = g.tick(12_000);
+        assert!(r
+            .iter()
+            .any(|x| matches!(x, Reply::Removed { member, .. } if member == "b")));
+        assert_eq!(g.state, GroupState::CompletingRebalance);
+        assert_eq!(g.members().cloned().collect::<Vec<_>>(), vec!["a", "c"]);
+        assert!(
+            g.tick(20_000).is_empty(),
+            "a and c wait for the leader's SyncGroup"
+        );
+    }
+
+    #[test]
+    fn a_follower_rejoining_a_stable_group_does_not_rebalance_it() {
+        let mut g = stable_two();
+        let r = g.join("b", 10_000, 500);
+        assert_eq!(g.state, GroupState::Stable);
+        assert!(matches!(&r[..], [Reply::Joined { generation: 2, .. }]));
     }
 }

@@ -3,10 +3,13 @@
 //! `Partition` and `Replica`; the ISR design of the Kafka documentation, "Replication").
 //!
 //! * A follower fetching from offset `o` has everything below `o`: its LEO is `o`.
-//! * A follower is caught up when it has fetched up to the leader's LEO; one that has not
-//!   been caught up for `replica.lag.time.max.ms` leaves the ISR (KIP-16 style, time based
-//!   since Kafka 0.9).
-//! * An out-of-sync follower rejoins once its LEO reaches the high watermark.
+//! * A follower is caught up at a fetch that reaches the leader's LEO as of that fetch,
+//!   and also — at its *previous* fetch's time — when it reaches the LEO the leader had at
+//!   that previous fetch (Kafka's `updateFetchState`), so a follower keeping pace with a
+//!   steady stream of appends stays in. One that has not been caught up for
+//!   `replica.lag.time.max.ms` leaves the ISR (time based since Kafka 0.9).
+//! * An out-of-sync follower rejoins once its LEO reaches the high watermark and the
+//!   start of the leader's current epoch (KAFKA-7128).
 //! * The high watermark is the smallest LEO in the ISR (the leader's included); it never
 //!   moves back on a leader.
 //! * `acks=all` completes when the high watermark passes the batch and is refused while
@@ -20,9 +23,11 @@ pub type BrokerId = u32;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FollowerState {
     pub log_end_offset: u64,
-    /// The last time (leader's clock, ms) the follower had fetched everything the leader
-    /// had when it asked.
+    /// The last time (leader's clock, ms) the follower was caught up (see the module doc).
     pub last_caught_up_ms: i64,
+    /// The previous fetch: when, and the leader's LEO then.
+    pub last_fetch_ms: i64,
+    pub last_fetch_leader_leo: u64,
 }
 
 /// A change of the ISR, to be propagated (to the controller, or ZooKeeper in ZK mode).
@@ -62,6 +67,8 @@ impl LeaderState {
                     FollowerState {
                         log_end_offset: 0,
                         last_caught_up_ms: now_ms,
+                        last_fetch_ms: now_ms,
+                        last_fetch_leader_leo: 0,
                     },
                 )
             })
@@ -76,21 +83,29 @@ impl LeaderState {
         }
     }
 
-    /// A follower fetched from `fetch_offset` while the leader's log ended at `leader_leo`.
-    /// Returns an ISR expansion when the follower rejoined.
+    /// A follower fetched from `fetch_offset` while the leader's log ended at `leader_leo`;
+    /// `epoch_start_offset` is where the leader's current epoch began. Returns an ISR
+    /// expansion when the follower rejoined.
     pub fn on_fetch(
         &mut self,
         follower: BrokerId,
         fetch_offset: u64,
         leader_leo: u64,
+        epoch_start_offset: u64,
         now_ms: i64,
     ) -> Option<IsrChange> {
         let f = self.followers.get_mut(&follower)?;
         f.log_end_offset = fetch_offset.min(leader_leo);
         if fetch_offset >= leader_leo {
             f.last_caught_up_ms = now_ms;
+        } else if fetch_offset >= f.last_fetch_leader_leo {
+            f.last_caught_up_ms = f.last_caught_up_ms.max(f.last_fetch_ms);
         }
-        let rejoin = !self.isr.contains(&follower) && f.log_end_offset >= self.high_watermark;
+        f.last_fetch_ms = now_ms;
+        f.last_fetch_leader_leo = leader_leo;
+        let rejoin = !self.isr.contains(&follower)
+            && f.log_end_offset >= self.high_watermark
+            && f.log_end_offset >= epoch_start_offset;
         if rejoin {
             self.isr.push(follower);
             self.isr.sort_unstable();
@@ -169,8 +184,8 @@ mod tests {
     #[test]
     fn the_high_watermark_is_the_smallest_leo_in_the_isr() {
         let mut p = three();
-        p.on_fetch(2, 5, 10, 100);
-        p.on_fetch(3, 7, 10, 100);
+        p.on_fetch(2, 5, 10, 0, 100);
+        p.on_fetch(3, 7, 10, 0, 100);
         assert!(p.update_high_watermark(10));
         assert_eq!(p.high_watermark, 5);
         assert!(p.committed(4) && !p.committed(5));
@@ -179,12 +194,12 @@ mod tests {
     #[test]
     fn the_high_watermark_never_moves_back() {
         let mut p = three();
-        p.on_fetch(2, 8, 10, 0);
-        p.on_fetch(3, 8, 10, 0);
+        p.on_fetch(2, 8, 10, 0, 0);
+        p.on_fetch(3, 8, 10, 0, 0);
         p.update_high_watermark(10);
         assert_eq!(p.high_watermark, 8);
         // A follower that restarted and fetches from lower down.
-        p.on_fetch(3, 2, 10, 0);
+        p.on_fetch(3, 2, 10, 0, 0);
         assert!(!p.update_high_watermark(10));
         assert_eq!(p.high_watermark, 8);
     }
@@ -192,8 +207,8 @@ mod tests {
     #[test]
     fn a_lagging_follower_leaves_the_isr_and_the_high_watermark_advances() {
         let mut p = three();
-        p.on_fetch(2, 10, 10, 1_000);
-        p.on_fetch(3, 4, 10, 1_000);
+        p.on_fetch(2, 10, 10, 0, 1_000);
+        p.on_fetch(3, 4, 10, 0, 1_000);
         assert_eq!(p.maybe_shrink(20_000, 30_000), None);
         assert_eq!(
             p.maybe_shrink(31_000, 30_000),
@@ -210,9 +225,9 @@ mod tests {
     #[test]
     fn a_follower_rejoins_once_it_reaches_the_high_watermark() {
         let mut p = LeaderState::new(1, 1, vec![1, 2, 3], vec![1, 2], 10, 0);
-        assert_eq!(p.on_fetch(3, 9, 12, 0), None);
+        assert_eq!(p.on_fetch(3, 9, 12, 0, 0), None);
         assert_eq!(
-            p.on_fetch(3, 10, 12, 0),
+            p.on_fetch(3, 10, 12, 0, 0),
             Some(IsrChange::Expand { added: 3 })
         );
         assert_eq!(p.isr, vec![1, 2, 3]);
@@ -226,5 +241,44 @@ mod tests {
         assert!(p.enough_replicas(1));
         assert!(p.update_high_watermark(5));
         assert!(p.committed(4));
+    }
+
+    /// A follower that always fetches up to where the leader was at its previous fetch,
+    /// while the leader keeps appending, is keeping pace: it stays in the ISR.
+    #[test]
+    fn a_follower_keeping_pace_with_a_steady_stream_stays_in_sync() {
+        let mut p = three();
+        let mut leader_leo = 0;
+        let mut t = 0;
+        let mut previous_leo = 0;
+        while t < 120_000 {
+            leader_leo += 10;
+            p.on_fetch(2, leader_leo, leader_leo, 0, t);
+            p.on_fetch(3, previous_leo, leader_leo, 0, t);
+            previous_leo = leader_leo;
+            assert_eq!(p.maybe_shrink(t, 30_000), None, "at {t} ms");
+            t += 500;
+        }
+        // One that stops fetching falls out.
+        assert_eq!(
+            p.maybe_shrink(t + 31_000, 30_000),
+            Some(IsrChange::Shrink {
+                removed: vec![2, 3]
+            })
+        );
+    }
+
+    #[test]
+    fn a_follower_below_the_leaders_epoch_start_does_not_rejoin() {
+        let mut p = LeaderState::new(1, 4, vec![1, 2, 3], vec![1, 2], 10, 0);
+        assert_eq!(
+            p.on_fetch(3, 10, 20, 15, 0),
+            None,
+            "below the epoch start 15"
+        );
+        assert_eq!(
+            p.on_fetch(3, 15, 20, 15, 0),
+            Some(IsrChange::Expand { added: 3 })
+        );
     }
 }

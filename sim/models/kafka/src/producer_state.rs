@@ -14,6 +14,11 @@ use std::collections::{BTreeMap, VecDeque};
 /// How many recent batches are remembered per producer (`max.in.flight.requests` ≤ 5).
 pub const BATCHES_REMEMBERED: usize = 5;
 
+/// `seq + n` as Kafka counts sequences: after `i32::MAX` they wrap to 0, never negative.
+pub fn increment_sequence(seq: i32, n: u32) -> i32 {
+    ((i64::from(seq) + i64::from(n)) % (i64::from(i32::MAX) + 1)) as i32
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BatchMeta {
     pub first_sequence: i32,
@@ -78,7 +83,7 @@ impl ProducerState {
                 }
             };
         }
-        let last_sequence = first_sequence.wrapping_add(count as i32 - 1);
+        let last_sequence = increment_sequence(first_sequence, count.saturating_sub(1));
         if let Some(b) = p
             .batches
             .iter()
@@ -89,7 +94,7 @@ impl ProducerState {
         let expected = p
             .batches
             .back()
-            .map_or(0, |b| b.last_sequence.wrapping_add(1));
+            .map_or(0, |b| increment_sequence(b.last_sequence, 1));
         if first_sequence != expected {
             return Verdict::OutOfOrder {
                 expected,
@@ -197,5 +202,14 @@ mod tests {
             Verdict::Append,
             "may be appended again"
         );
+    }
+
+    #[test]
+    fn sequences_wrap_to_zero_after_the_largest_int() {
+        assert_eq!(increment_sequence(i32::MAX, 1), 0);
+        assert_eq!(increment_sequence(i32::MAX - 1, 3), 1);
+        let mut s = ProducerState::default();
+        s.record(7, 0, meta(i32::MAX - 1, i32::MAX, 0));
+        assert_eq!(s.check(7, 0, 0, 1), Verdict::Append);
     }
 }

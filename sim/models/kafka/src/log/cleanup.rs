@@ -7,8 +7,11 @@
 //!   deleted, and nothing at or above the high watermark is (a consumer may not have it).
 //! * **Compact** (`cleanup.policy=compact`): in the segments below the active one (and
 //!   below the high watermark), a record is dropped when a later record has the same key;
-//!   every survivor keeps its offset. Records without a key are dropped (Kafka refuses them
-//!   on a compacted topic).
+//!   every survivor keeps its offset. Only records below the active segment and the high
+//!   watermark are compared (a newer record above them may still be truncated). Records
+//!   without a key are dropped (Kafka refuses them on a compacted topic). Not modelled:
+//!   tombstones (deleting a key), and Kafka's rule of keeping each producer's last batch
+//!   for idempotence.
 
 use std::collections::BTreeMap;
 
@@ -107,13 +110,22 @@ impl PartitionLog {
         if closed.is_empty() {
             return 0;
         }
-        // The latest offset of every key in the part being cleaned and after it: a record
-        // survives only if no later record shares its key.
+        // The latest offset of every key below the cleanable bound (the active segment's
+        // base and the high watermark: Kafka's cleaner builds its offset map from the
+        // dirty section only). A record survives unless a later *committed* record shares
+        // its key; a newer record above the bound may still be truncated away.
+        let bound = {
+            let segs = self.segments_mut();
+            let active_base = segs.keys().next_back().copied().unwrap_or(0);
+            active_base.min(high_watermark)
+        };
         let mut latest: BTreeMap<Vec<u8>, u64> = BTreeMap::new();
-        let bases: Vec<u64> = self.segments_mut().keys().copied().collect();
-        for base in &bases {
+        for base in &closed {
             for b in read_segment(disk, &dir, *base) {
                 for (offset, r) in b.offsets() {
+                    if offset >= bound {
+                        continue;
+                    }
                     if let Some(k) = &r.key {
                         latest.insert(k.clone(), offset);
                     }
@@ -125,15 +137,18 @@ impl PartitionLog {
             let batches = read_segment(disk, &dir, base);
             let created = self.segments_mut()[&base].created_ms;
             let mut kept: Vec<RecordBatch> = Vec::new();
+            let mut dropped_here = 0;
             for mut b in batches {
                 let before = b.records.len();
                 let at = b.base_offset;
                 b.records.retain(|r| {
-                    r.key
-                        .as_ref()
-                        .is_some_and(|k| latest.get(k) == Some(&(at + u64::from(r.offset_delta))))
+                    let offset = at + u64::from(r.offset_delta);
+                    offset >= bound
+                        || r.key
+                            .as_ref()
+                            .is_some_and(|k| latest.get(k) == Some(&offset))
                 });
-                dropped += before - b.records.len();
+                dropped_here += before - b.records.len();
                 if !b.records.is_empty() {
                     kept.push(b);
                 }
@@ -141,12 +156,19 @@ impl PartitionLog {
             // Rewrite the segment with the survivors (Kafka writes a `.cleaned` file and
             // swaps it in; a crash mid-way keeps the old segment, as put_atomic does).
             let bytes: Vec<u8> = kept.iter().flat_map(RecordBatch::encode).collect();
-            let _ = disk.put_atomic(&segment::log_name(&dir, base), &bytes);
+            if disk
+                .put_atomic(&segment::log_name(&dir, base), &bytes)
+                .is_err()
+            {
+                // A full disk: the segment stays as it was, nothing dropped from it.
+                continue;
+            }
             let old_next = self.segments_mut()[&base].next_offset;
             let (mut seg, _) = Segment::recover(disk, &dir, base, interval, created);
             // The segment's offsets stay taken even if its last records were dropped.
             seg.next_offset = old_next;
             self.segments_mut().insert(base, seg);
+            dropped += dropped_here;
         }
         dropped
     }

@@ -377,6 +377,10 @@ impl PartitionLog {
                 .unwrap_or_default();
             let new_end = batch::peek(&bytes[position as usize..]).map_or(offset, |(base, _)| base);
             seg.truncate(disk, &dir, position, new_end);
+        } else if seg.next_offset > offset {
+            // No batch at or above `offset` is left (compaction emptied the tail of the
+            // segment): only the log end moves back.
+            seg.next_offset = offset;
         }
         self.log_end_offset()
     }

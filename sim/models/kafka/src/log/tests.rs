@@ -311,3 +311,31 @@ proptest! {
         prop_assert_eq!(offsets.len() as u64, log.log_end_offset() - log.log_start_offset);
     }
 }
+
+/// A committed record is not compacted away because of a newer record above the high
+/// watermark: that one may still be truncated, and the key would be gone.
+#[test]
+fn compaction_never_drops_a_record_for_an_uncommitted_successor() {
+    let mut c = cfg();
+    c.segment_bytes = 120;
+    c.cleanup_policy = CleanupPolicy::Compact;
+    let mut disk = Disk::new(1 << 30);
+    let (mut log, _) = PartitionLog::open(&mut disk, "t-0", c, 0);
+    log.append_as_leader(&mut disk, &mut one(0, "k", "committed"), 1, 0)
+        .unwrap();
+    log.append_as_leader(&mut disk, &mut one(0, "x", "filler-to-roll"), 1, 0)
+        .unwrap();
+    log.append_as_leader(&mut disk, &mut one(0, "k", "uncommitted"), 1, 0)
+        .unwrap();
+    log.append_as_leader(&mut disk, &mut one(0, "y", "active"), 1, 0)
+        .unwrap();
+    assert!(
+        log.segments().count() >= 2,
+        "{:?}",
+        log.segments().collect::<Vec<_>>()
+    );
+    // Only offset 0 is committed.
+    log.compact(&mut disk, 1);
+    log.truncate_to(&mut disk, 1);
+    assert_eq!(values(&log, &disk, 0), vec![(0, "committed".into())]);
+}
