@@ -11,11 +11,16 @@ use serde::Deserialize;
 
 use crate::cmd_sweep::{print_summary, summarize, RunLine, Shard};
 use crate::Failure;
+use dsim_core::Verdict;
 
 /// The part of a shard's `sweep --json` that merging needs.
 #[derive(Deserialize)]
 struct ShardFile {
     scenario: String,
+    #[serde(default)]
+    scenario_hash: String,
+    #[serde(default)]
+    dsim_version: String,
     seeds: String,
     shard: Option<Shard>,
     #[serde(default)]
@@ -55,11 +60,32 @@ fn read_shard(path: &Path) -> anyhow::Result<ShardFile> {
             path.display()
         )
     })?;
-    if f.shard.is_none() || f.results.is_none() {
+    let Some(shard) = f.shard else {
         bail!(
             "{} is the output of an unsharded sweep; merge takes the --json outputs of `dsim sweep ... --shard I/N --json`",
             path.display()
         );
+    };
+    // The same checks as on the command line (a file is not to be trusted more).
+    shard
+        .to_string()
+        .parse::<Shard>()
+        .map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    let Some(results) = &f.results else {
+        bail!(
+            "{} has no `results`: it is not a shard's --json output",
+            path.display()
+        );
+    };
+    for l in results {
+        if Verdict::from_name(&l.verdict).is_none() {
+            bail!(
+                "{}: seed {} has the verdict `{}`, which dsim does not know",
+                path.display(),
+                l.seed,
+                l.verdict
+            );
+        }
     }
     Ok(f)
 }
@@ -76,6 +102,19 @@ pub fn merge(paths: &[PathBuf], json: bool) -> Result<i32, Failure> {
     let mut seen: Vec<Option<&Path>> = vec![None; count.min(1 << 20) as usize];
     for (p, f) in &shards {
         let shard = f.shard.expect("checked in read_shard");
+        if f.scenario_hash != first.scenario_hash || f.dsim_version != first.dsim_version {
+            return Err(anyhow!(
+                "{} ran scenario {} (hash {}) with dsim {}, but {} ran hash {} with dsim {}: shards must run the same file with the same dsim",
+                p.display(),
+                f.scenario,
+                f.scenario_hash,
+                f.dsim_version,
+                first_path.display(),
+                first.scenario_hash,
+                first.dsim_version
+            )
+            .into());
+        }
         if f.scenario != first.scenario || f.seeds != first.seeds {
             return Err(anyhow!(
                 "{} is a sweep of {} seeds {}, but {} is of {} seeds {}: shards must come from one sweep",
@@ -133,13 +172,27 @@ pub fn merge(paths: &[PathBuf], json: bool) -> Result<i32, Failure> {
     let mut stopped: Vec<String> = Vec::new();
     let mut wall_ms = 0u64;
     let scenario = first.scenario.clone();
+    let scenario_hash = first.scenario_hash.clone();
     for (p, f) in shards {
         let shard = f.shard.expect("checked in read_shard");
+        let results = f.results.expect("checked in read_shard");
         if f.covered.is_some() {
             stopped.push(shard.to_string());
+        } else if results.len() as u64 != shard.len(&seeds) {
+            return Err(anyhow!(
+                "{} holds {} runs, but shard {shard} of seeds {seeds} has {}, and it does not say it stopped early",
+                p.display(),
+                results.len(),
+                shard.len(&seeds)
+            )
+            .into());
         }
         wall_ms = wall_ms.saturating_add(f.wall_ms);
-        for l in f.results.expect("checked in read_shard") {
+        let mut seen_here = std::collections::BTreeSet::new();
+        for l in results {
+            if !seen_here.insert(l.seed) {
+                return Err(anyhow!("{}: seed {} appears twice", p.display(), l.seed).into());
+            }
             if !seeds.contains(l.seed) || (l.seed - seeds.first) % count != shard.index {
                 return Err(anyhow!(
                     "{}: seed {} does not belong to shard {shard} of {}",
@@ -156,7 +209,7 @@ pub fn merge(paths: &[PathBuf], json: bool) -> Result<i32, Failure> {
     if let Some(w) = lines.windows(2).find(|w| w[0].seed == w[1].seed) {
         return Err(anyhow!("seed {} appears in two shards", w[0].seed).into());
     }
-    let mut summary = summarize(&scenario, &seeds, &lines);
+    let mut summary = summarize(&scenario, &scenario_hash, &seeds, &lines);
     summary.wall_ms = wall_ms;
     if !stopped.is_empty() {
         summary.covered = Some(format!(

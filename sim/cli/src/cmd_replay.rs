@@ -109,15 +109,15 @@ impl<W: Write> TraceSink for Timeline<W> {
 
 pub fn replay(a: ReplayArgs) -> Result<i32, Failure> {
     let (scenario_path, seed, expected_digest) = if a.target.is_dir() {
-        let summary_path = a.target.join("summary.json");
+        let summary_path = a.target.join("result.json");
         let text = std::fs::read_to_string(&summary_path)
             .with_context(|| format!("reading {}", summary_path.display()))?;
         let v: serde_json::Value = serde_json::from_str(&text)
             .with_context(|| format!("parsing {}", summary_path.display()))?;
-        let seed = v["seed"].as_u64().context("summary.json has no seed")?;
+        let seed = v["seed"].as_u64().context("result.json has no seed")?;
         let digest = v["digest"]
             .as_str()
-            .context("summary.json has no digest")?
+            .context("result.json has no digest")?
             .to_string();
         // The recorded digest only speaks for the recorded seed.
         let expected = match a.seed {

@@ -1,4 +1,7 @@
-//! `dsim run`: one scenario, one seed; the verdict in words (stderr) or JSON (stdout).
+//! `dsim run`: one scenario, one seed; the verdict in words (stderr) or JSON (stdout),
+//! and a run directory (default `reports/<scenario>/seed-<N>/`): `result.json`,
+//! `run.json`, `summary.md`, `metrics.csv`, `index.html`, `plots/`, `scenario.toml`,
+//! and `trace.jsonl` when `--trace` asks for one. docs/reports.md describes them.
 
 use std::fs::File;
 use std::io::BufWriter;
@@ -26,9 +29,14 @@ pub struct RunArgs {
     /// Write every event as JSON Lines to FILE.
     #[arg(long, value_name = "FILE")]
     pub trace: Option<PathBuf>,
-    /// Write a run directory: summary.json, report.html, scenario.toml and trace.jsonl.
+    /// The run directory to write (default: reports/<scenario>/seed-<N>/ under the
+    /// current directory): result.json, run.json, summary.md, metrics.csv, index.html,
+    /// plots/, scenario.toml, and trace.jsonl with --trace.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Write no run directory (and record nothing: the fastest run).
+    #[arg(long, conflicts_with = "out")]
+    pub no_report: bool,
     /// Run twice and compare every event's digest; name the first divergent event
     /// (exit 0 when they match, 1 when they do not).
     #[arg(long)]
@@ -44,6 +52,25 @@ pub fn stopwatch() -> impl Fn() -> u64 {
 
 pub fn default_seed(s: &Scenario) -> u64 {
     s.expect.as_ref().map(|e| e.seeds.first).unwrap_or(1)
+}
+
+/// Messages a report records at most (the rest are counted, not kept): a Lamport diagram
+/// draws a few hundred, and `run.json` stays a few megabytes even for big runs.
+pub const MESSAGE_CAP: usize = 20_000;
+
+/// Notes and metric samples a report records at most (each); with it, a node's
+/// `observe()` numbers are sampled (see `RunOptions::max_records`).
+pub const RECORD_CAP: usize = 100_000;
+
+/// What a run records for its report.
+fn record_opts<'a>(record: bool, window: Option<(u64, u64)>) -> RunOptions<'a> {
+    RunOptions {
+        record,
+        max_messages: record.then_some(MESSAGE_CAP),
+        max_records: record.then_some(RECORD_CAP),
+        message_window: window,
+        ..Default::default()
+    }
 }
 
 fn write_trace(
@@ -67,8 +94,7 @@ fn write_trace(
         seed,
         RunOptions {
             trace: Some(&mut sink),
-            record,
-            ..Default::default()
+            ..record_opts(record, None)
         },
     );
     sink.finish()
@@ -87,56 +113,99 @@ pub fn run(a: RunArgs) -> Result<i32, Failure> {
         return check_determinism(runner.as_ref(), &scenario, seed, a.json);
     }
     let elapsed = stopwatch();
-    let record = a.out.is_some();
-    let report = match (&a.trace, &a.out) {
-        (Some(path), _) => {
-            let report = write_trace(runner.as_ref(), &scenario, seed, path, record)?;
-            if let Some(dir) = &a.out {
-                // The run directory is complete on its own: it gets a copy of the trace.
-                std::fs::create_dir_all(dir)
-                    .with_context(|| format!("creating {}", dir.display()))?;
-                std::fs::copy(path, dir.join("trace.jsonl"))
-                    .with_context(|| format!("copying the trace into {}", dir.display()))?;
-            }
-            report
-        }
-        (None, Some(dir)) => {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-            write_trace(
-                runner.as_ref(),
-                &scenario,
-                seed,
-                &dir.join("trace.jsonl"),
-                true,
-            )?
-        }
-        (None, None) => runner.run(seed, RunOptions::default()),
+    let dir = match (&a.out, a.no_report) {
+        (_, true) => None,
+        (Some(d), false) => Some(d.clone()),
+        (None, false) => Some(default_dir(&scenario, seed)),
+    };
+    let record = dir.is_some();
+    let report = match &a.trace {
+        Some(path) => write_trace(runner.as_ref(), &scenario, seed, path, record)?,
+        None => runner.run(seed, record_opts(record, None)),
     };
     let wall_ms = elapsed();
     let json = output::run_json(&scenario, &report, wall_ms);
-    if let Some(dir) = &a.out {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        let summary = serde_json::to_string_pretty(&json)?;
-        std::fs::write(dir.join("summary.json"), summary + "\n")
-            .with_context(|| format!("writing {}/summary.json", dir.display()))?;
-        let html = dsim_report::html(&dsim_report::ReportInput {
-            scenario_path: &scenario.path,
-            name: &scenario.name,
-            description: &scenario.description,
-            model: &scenario.model,
-            report: &report,
-            wall_ms,
-        });
-        std::fs::write(dir.join("report.html"), html)
-            .with_context(|| format!("writing {}/report.html", dir.display()))?;
-        std::fs::write(dir.join("scenario.toml"), &scenario.source)?;
-        eprintln!("report: {}", dir.join("report.html").display());
+    if let Some(dir) = &dir {
+        write_run_dir(dir, &a, runner.as_ref(), &scenario, &report, wall_ms, &json)?;
     }
     eprint!("{}", output::human(&scenario, &report, wall_ms));
     if a.json {
         println!("{}", serde_json::to_string(&json)?);
     }
     Ok(report.verdict.exit_code())
+}
+
+/// `reports/<scenario name>/seed-<N>`, relative to the current directory.
+pub fn default_dir(scenario: &Scenario, seed: u64) -> PathBuf {
+    let name: String = scenario
+        .name
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    PathBuf::from("reports")
+        .join(if name.is_empty() { "run".into() } else { name })
+        .join(format!("seed-{seed}"))
+}
+
+/// The run directory: the files that describe the run, then the report drawn from them.
+fn write_run_dir(
+    dir: &Path,
+    a: &RunArgs,
+    runner: &dyn Runner,
+    scenario: &Scenario,
+    report: &RunReport,
+    wall_ms: u64,
+    json: &output::RunJson<'_>,
+) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let ctx = |f: &str| format!("writing {}", dir.join(f).display());
+    std::fs::write(
+        dir.join("result.json"),
+        serde_json::to_string_pretty(json)? + "\n",
+    )
+    .with_context(|| ctx("result.json"))?;
+    std::fs::write(dir.join("scenario.toml"), &scenario.source)
+        .with_context(|| ctx("scenario.toml"))?;
+    if let Some(trace) = &a.trace {
+        // The run directory is complete on its own: it gets a copy of the trace.
+        std::fs::copy(trace, dir.join("trace.jsonl"))
+            .with_context(|| format!("copying the trace into {}", dir.display()))?;
+    }
+    let provenance = dsim_report::Provenance {
+        scenario_path: &scenario.path,
+        name: &scenario.name,
+        description: &scenario.description,
+        model: &scenario.model,
+        wall_ms,
+    };
+    let mut data = dsim_report::RunData::new(&provenance, report);
+    // A big run records its first MESSAGE_CAP / 2 messages exactly, then a sample; when the
+    // violation's window lies past the exact part, run again (same seed, so the same run)
+    // keeping only that window's messages.
+    if let Some(f) = dsim_report::focus::violation_focus(&data) {
+        let covered = data.message_sampling.is_none()
+            || data
+                .exact_messages()
+                .last()
+                .is_some_and(|m| m.sent_ns >= f.t1);
+        if !covered {
+            let again = runner.run(report.seed, record_opts(true, Some((f.t0, f.t1))));
+            if again.digest == report.digest {
+                data.message_window = Some((f.t0, f.t1));
+                data.window_messages = dsim_report::RunData::new(&provenance, &again).messages;
+            }
+        }
+    }
+    dsim_report::write_run_dir(dir, &data)
+        .with_context(|| format!("writing the report in {}", dir.display()))?;
+    eprintln!("report: {}", dir.join("index.html").display());
+    Ok(())
 }
 
 fn check_determinism(

@@ -48,6 +48,10 @@ pub struct SweepArgs {
     /// covers the seeds that finished, a prefix of the range.
     #[arg(long, value_parser = parse_time_budget)]
     pub time_budget: Option<u64>,
+    /// Exit 0 whenever every seed ran, whatever the verdicts (they are in the output): for
+    /// batch systems that retry or fail a job on a non-zero exit. Usage errors still exit 2.
+    #[arg(long)]
+    pub exit_zero: bool,
 }
 
 /// `--shard I/N`.
@@ -225,6 +229,10 @@ pub struct FailureJson {
 #[derive(Serialize)]
 pub struct SweepJson {
     pub scenario: String,
+    /// The scenario file's hash and the dsim version: `dsim merge` refuses shards that
+    /// differ in either.
+    pub scenario_hash: String,
+    pub dsim_version: String,
     pub seeds: String,
     /// The seeds that finished when `--time-budget` stopped the sweep early.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -318,25 +326,34 @@ fn run_lines(
     let mut failed = 0usize;
     let mut seeds = seeds.peekable();
     let mut stopped = false;
-    while seeds.peek().is_some() {
-        if budget_ms.is_some_and(|b| elapsed() >= b) {
-            stopped = true;
-            break;
-        }
+    let over_budget = || budget_ms.is_some_and(|b| elapsed() >= b);
+    while seeds.peek().is_some() && !stopped {
         let chunk: Vec<u64> = seeds.by_ref().take(batch).collect();
-        let done: Vec<RunLine> = pool.install(|| {
+        // The budget is checked before each seed starts; what finished is kept up to the
+        // first seed that did not start, so the summary covers a prefix.
+        let done: Vec<Option<RunLine>> = pool.install(|| {
             chunk
                 .par_iter()
                 .map(|&seed| {
+                    if over_budget() {
+                        return None;
+                    }
                     let line = RunLine::of(&runner.run(seed, RunOptions::default()));
                     bar.inc(1);
-                    line
+                    Some(line)
                 })
                 .collect()
         });
-        failed += done.iter().filter(|l| l.verdict != "valid").count();
+        for line in done {
+            match line {
+                Some(l) if !stopped => {
+                    failed += usize::from(l.verdict != "valid");
+                    lines.push(l);
+                }
+                _ => stopped = true,
+            }
+        }
         bar.set_message(format!("{failed} failed"));
-        lines.extend(done);
     }
     bar.finish_and_clear();
     Ok((lines, stopped))
@@ -366,7 +383,12 @@ pub fn failure_detail(r: &RunReport) -> String {
 
 /// The summary of a sweep from its runs' lines, which must be in seed order. Shards merged
 /// by `dsim merge` give the same summary as one unsharded sweep.
-pub fn summarize(scenario_path: &str, seeds: &SeedRange, lines: &[RunLine]) -> SweepJson {
+pub fn summarize(
+    scenario_path: &str,
+    scenario_hash: &str,
+    seeds: &SeedRange,
+    lines: &[RunLine],
+) -> SweepJson {
     let mut digest = Digest::default();
     let mut by_verdict = BTreeMap::new();
     let mut by_invariant = BTreeMap::new();
@@ -410,6 +432,8 @@ pub fn summarize(scenario_path: &str, seeds: &SeedRange, lines: &[RunLine]) -> S
     groups.sort_by(|a, b| b.count.cmp(&a.count).then(a.signature.cmp(&b.signature)));
     SweepJson {
         scenario: scenario_path.to_string(),
+        scenario_hash: scenario_hash.to_string(),
+        dsim_version: env!("CARGO_PKG_VERSION").to_string(),
         seeds: seeds.to_string(),
         covered: None,
         shard: None,
@@ -434,7 +458,7 @@ pub fn print_summary(summary: &SweepJson, name: &str) {
         .as_ref()
         .map(|c| {
             format!(
-                ", stopped by the time budget: seeds {c} of {}",
+                ", stopped by the time budget: covered {c} (of seeds {})",
                 summary.seeds
             )
         })
@@ -493,11 +517,19 @@ pub fn sweep(a: SweepArgs) -> Result<i32, Failure> {
         }
     };
     let runs = a.shard.map_or(seeds.len(), |s| s.len(&seeds));
-    if runs > dsim_scenario::MAX_EXPECT_SEEDS {
+    let max = dsim_scenario::MAX_EXPECT_SEEDS;
+    if runs > max {
+        let needed = seeds.len().div_ceil(max);
+        let hint = if needed <= MAX_SHARDS {
+            format!("split it into at least {needed} shards with --shard I/{needed} and combine them with `dsim merge`")
+        } else {
+            format!("even {MAX_SHARDS} shards would hold more than {max} seeds each; sweep a smaller range")
+        };
         return Err(anyhow::anyhow!(
-            "--seeds {seeds} is {runs} runs{}, over the limit of {} for one sweep; split it with --shard I/N and combine the shards with `dsim merge`",
-            a.shard.map(|s| format!(" in shard {s}")).unwrap_or_default(),
-            dsim_scenario::MAX_EXPECT_SEEDS
+            "--seeds {seeds} is {runs} runs{}, over the limit of {max} for one sweep; {hint}",
+            a.shard
+                .map(|s| format!(" in shard {s}"))
+                .unwrap_or_default(),
         )
         .into());
     }
@@ -526,12 +558,17 @@ pub fn sweep(a: SweepArgs) -> Result<i32, Failure> {
             a.time_budget,
         )?,
     };
-    let mut summary = summarize(&scenario.path, &seeds, &lines);
+    let mut summary = summarize(&scenario.path, &scenario.source_hash, &seeds, &lines);
     summary.wall_ms = elapsed();
     if stopped {
-        summary.covered = Some(match lines.last() {
-            Some(l) => format!("{}..{}", seeds.first, l.seed),
-            None => "none".to_string(),
+        summary.covered = Some(match (lines.last(), a.shard) {
+            (None, _) => "none".to_string(),
+            (Some(l), None) => format!("{}..{}", seeds.first, l.seed),
+            (Some(l), Some(shard)) => format!(
+                "{} of the {runs} seeds of shard {shard}, up to seed {}",
+                lines.len(),
+                l.seed
+            ),
         });
     }
     if let Some(shard) = a.shard {
@@ -542,7 +579,7 @@ pub fn sweep(a: SweepArgs) -> Result<i32, Failure> {
     if a.json {
         println!("{}", serde_json::to_string(&summary)?);
     }
-    Ok(summary.exit_code)
+    Ok(if a.exit_zero { 0 } else { summary.exit_code })
 }
 
 #[cfg(test)]

@@ -29,7 +29,11 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     entries.sort();
     for p in entries {
         if p.is_dir() {
-            walk(&p, out)?;
+            // A run directory (`dsim run` writes result.json and a copy of its scenario)
+            // is output, not part of the catalogue.
+            if !p.join("result.json").is_file() {
+                walk(&p, out)?;
+            }
         } else if p.extension().is_some_and(|e| e == "toml") {
             out.push(p);
         }

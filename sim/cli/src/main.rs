@@ -7,10 +7,13 @@
 
 mod cmd_check;
 mod cmd_explain;
+mod cmd_export;
 mod cmd_list;
 mod cmd_merge;
 mod cmd_replay;
+mod cmd_report;
 mod cmd_run;
+mod cmd_shrink;
 mod cmd_sweep;
 mod files;
 mod output;
@@ -41,6 +44,8 @@ enum Command {
     Sweep(cmd_sweep::SweepArgs),
     /// Run a scenario again and print every event; or re-run a run directory and verify its digest.
     Replay(cmd_replay::ReplayArgs),
+    /// Redraw a run directory's report (index.html, plots) from its run.json, without re-running.
+    Report(cmd_report::ReportArgs),
     /// Run each scenario's [expect] over its seeds: the regression suite of the catalogue.
     Check {
         /// Scenario files or directories (searched for *.toml).
@@ -50,6 +55,10 @@ enum Command {
         #[arg(long, value_parser = jobs_in_range)]
         jobs: Option<usize>,
     },
+    /// Find a smaller scenario that fails the same way as a failing seed, and write it.
+    Shrink(cmd_shrink::ShrinkArgs),
+    /// Write a run as a Chrome trace (Perfetto) or a ShiViz log.
+    Export(cmd_export::ExportArgs),
     /// Combine the --json outputs of `dsim sweep --shard I/N` into one sweep's summary.
     Merge {
         /// The shards' --json files, one per shard.
@@ -95,7 +104,10 @@ fn main() -> ExitCode {
         Command::Run(a) => cmd_run::run(a),
         Command::Sweep(a) => cmd_sweep::sweep(a),
         Command::Replay(a) => cmd_replay::replay(a),
+        Command::Report(a) => cmd_report::report(a),
         Command::Check { paths, jobs } => cmd_check::check(&paths, jobs),
+        Command::Shrink(a) => cmd_shrink::shrink(a),
+        Command::Export(a) => cmd_export::export(a),
         Command::Merge { shards, json } => cmd_merge::merge(&shards, json),
         Command::List { dir } => cmd_list::list(&dir),
         Command::Explain { scenario } => cmd_explain::explain(&scenario),

@@ -14,12 +14,24 @@ pub const MODELS: &[(&str, &str)] = &[
         "a quorum-replicated register: N replicas, W/R quorums, multi-writer ABD",
     ),
     (
+        "zookeeper",
+        "a ZooKeeper ensemble: ZAB (FLE, discovery, sync, broadcast), sessions, watches, recipes",
+    ),
+    (
+        "raft",
+        "Raft consensus with an etcd-like replicated KV store (put, get, compare-and-set)",
+    ),
+    (
         "pingpong",
         "a trivial model that bounces messages: the engine's own cost",
     ),
     (
         "heartbeat",
         "one master and many workers heartbeating: scale",
+    ),
+    (
+        "twopc",
+        "two-phase commit (and 3PC as a variant): coordinator, participants, durable logs",
     ),
 ];
 
@@ -127,6 +139,17 @@ pub fn build(scenario: &Scenario) -> anyhow::Result<Box<dyn Runner>> {
             let model = dsim_quorum::Quorum::new(cfg).map_err(|e| scenario.config_error(e))?;
             bind(scenario, model)
         }
+        "zookeeper" => {
+            let cfg = scenario.model_config::<dsim_zookeeper::ZkConfig>()?;
+            let model =
+                dsim_zookeeper::ZooKeeper::new(cfg).map_err(|e| scenario.config_error(e))?;
+            bind(scenario, model)
+        }
+        "raft" => {
+            let cfg = scenario.model_config::<dsim_raft::RaftModelConfig>()?;
+            let model = dsim_raft::RaftModel::new(cfg).map_err(|e| scenario.config_error(e))?;
+            bind(scenario, model)
+        }
         "pingpong" => {
             let cfg = scenario.model_config::<dsim_bench_models::pingpong::PingPongConfig>()?;
             let model = dsim_bench_models::pingpong::PingPong::new(cfg)
@@ -137,6 +160,11 @@ pub fn build(scenario: &Scenario) -> anyhow::Result<Box<dyn Runner>> {
             let cfg = scenario.model_config::<dsim_bench_models::heartbeat::HeartbeatConfig>()?;
             let model = dsim_bench_models::heartbeat::Heartbeat::new(cfg)
                 .map_err(|e| scenario.config_error(e))?;
+            bind(scenario, model)
+        }
+        "twopc" => {
+            let cfg = scenario.model_config::<dsim_twopc::TwoPcConfig>()?;
+            let model = dsim_twopc::TwoPc::new(cfg).map_err(|e| scenario.config_error(e))?;
             bind(scenario, model)
         }
         other => {

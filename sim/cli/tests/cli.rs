@@ -1187,13 +1187,21 @@ fn out_and_replay(test: &str, scenario: &str, seed: &str, want_code: i32) {
     let dir = scratch(test);
     let run_dir = dir.join("run");
     let rd = path_str(&run_dir);
-    let out = dsim(&["run", scenario, "--seed", seed, "--json", "--out", &rd]);
+    // The trace is written only when asked for (--trace), and then copied in.
+    let trace = path_str(&dir.join("t.jsonl"));
+    let out = dsim(&[
+        "run", scenario, "--seed", seed, "--json", "--out", &rd, "--trace", &trace,
+    ]);
     out.assert_code(want_code);
     let run = out.json();
     for f in [
-        "summary.json",
+        "result.json",
+        "run.json",
         "trace.jsonl",
-        "report.html",
+        "index.html",
+        "summary.md",
+        "metrics.csv",
+        "plots/timeline.svg",
         "scenario.toml",
     ] {
         let meta = std::fs::metadata(run_dir.join(f))
@@ -1201,8 +1209,8 @@ fn out_and_replay(test: &str, scenario: &str, seed: &str, want_code: i32) {
         assert!(meta.len() > 0, "{f} is empty");
     }
     let summary: Value =
-        serde_json::from_str(&std::fs::read_to_string(run_dir.join("summary.json")).unwrap())
-            .expect("summary.json is JSON");
+        serde_json::from_str(&std::fs::read_to_string(run_dir.join("result.json")).unwrap())
+            .expect("result.json is JSON");
     assert_eq!(summary["digest"], run["digest"]);
     assert_eq!(summary["seed"], run["seed"]);
     assert_eq!(summary["verdict"], run["verdict"]);
@@ -1215,10 +1223,10 @@ fn out_and_replay(test: &str, scenario: &str, seed: &str, want_code: i32) {
     let trace = std::fs::read_to_string(run_dir.join("trace.jsonl")).unwrap();
     let footer: Value = serde_json::from_str(trace.lines().last().unwrap()).expect("JSON");
     assert_eq!(footer["digest"], run["digest"]);
-    let html = std::fs::read_to_string(run_dir.join("report.html")).unwrap();
+    let html = std::fs::read_to_string(run_dir.join("index.html")).unwrap();
     assert!(
         html.to_ascii_lowercase().contains("<html"),
-        "report.html is not HTML"
+        "index.html is not HTML"
     );
 
     let replay = dsim(&["replay", &rd]);
@@ -1253,7 +1261,7 @@ fn replay_of_a_tampered_run_dir_diverges() {
     let dir = scratch("replay_of_a_tampered_run_dir_diverges");
     let rd = path_str(&dir.join("run"));
     dsim(&["run", STRICT, "--seed", "7", "--out", &rd]).assert_code(0);
-    let path = dir.join("run").join("summary.json");
+    let path = dir.join("run").join("result.json");
     let mut summary: Value =
         serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     summary["digest"] = Value::from("0000000000000000");
@@ -1270,7 +1278,7 @@ fn replay_of_a_dir_without_summary_is_an_io_error() {
     let d = path_str(&dir);
     let out = dsim(&["replay", &d]);
     out.assert_code(2);
-    out.assert_stderr_has(&format!("error: reading {d}/summary.json"));
+    out.assert_stderr_has(&format!("error: reading {d}/result.json"));
     cleanup(&dir);
 }
 
@@ -1324,7 +1332,10 @@ fn catalogue() -> Vec<String> {
         for e in std::fs::read_dir(dir).expect("reading scenarios/") {
             let p = e.expect("dir entry").path();
             if p.is_dir() {
-                walk(&p, out);
+                // Run directories (result.json beside a scenario copy) are not scenarios.
+                if !p.join("result.json").is_file() {
+                    walk(&p, out);
+                }
             } else if p.extension().is_some_and(|x| x == "toml") {
                 out.push(p);
             }

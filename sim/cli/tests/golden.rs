@@ -63,7 +63,14 @@ const GOLDEN: &[(&str, u64, &str, u64, &str)] = &[
 fn run_json(scenario: &str, seed: u64) -> serde_json::Value {
     let path = format!("{}/../../scenarios/{scenario}", env!("CARGO_MANIFEST_DIR"));
     let out = Command::new(env!("CARGO_BIN_EXE_dsim"))
-        .args(["run", &path, "--seed", &seed.to_string(), "--json"])
+        .args([
+            "run",
+            &path,
+            "--seed",
+            &seed.to_string(),
+            "--json",
+            "--no-report",
+        ])
         .output()
         .expect("dsim runs");
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {

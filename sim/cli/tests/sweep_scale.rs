@@ -179,3 +179,41 @@ fn failures_are_grouped_by_signature_with_the_smallest_seed() {
     }
     assert_eq!(total, v["failed"].as_u64().unwrap());
 }
+
+#[test]
+fn merge_refuses_a_shard_missing_runs_or_from_another_scenario_file() {
+    let dir = scratch_dir("tamper");
+    let files = shards(SLOPPY, "1..6", 2, &dir);
+    // A shard that lost some of its results.
+    let mut v = json(&std::fs::read_to_string(&files[1]).unwrap());
+    v["results"].as_array_mut().unwrap().pop();
+    let cut = dir.join("cut.json");
+    std::fs::write(&cut, v.to_string()).unwrap();
+    let (code, _, err) = dsim(&["merge", &files[0], cut.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("holds 2 runs"), "{err}");
+    // A shard of a different version of the scenario file.
+    let mut v = json(&std::fs::read_to_string(&files[1]).unwrap());
+    v["scenario_hash"] = serde_json::Value::String("0000".into());
+    let other = dir.join("other.json");
+    std::fs::write(&other, v.to_string()).unwrap();
+    let (code, _, err) = dsim(&["merge", &files[0], other.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("same file with the same dsim"), "{err}");
+    // A forged shard count.
+    let mut v = json(&std::fs::read_to_string(&files[1]).unwrap());
+    v["shard"]["count"] = serde_json::json!(u64::MAX);
+    let forged = dir.join("forged.json");
+    std::fs::write(&forged, v.to_string()).unwrap();
+    let (code, _, err) = dsim(&["merge", forged.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("shard count"), "{err}");
+}
+
+#[test]
+fn exit_zero_reports_failures_in_the_output_but_exits_0() {
+    let (code, out, err) = dsim(&["sweep", SLOPPY, "--seeds", "1..3", "--json", "--exit-zero"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(json(&out)["failed"], 3);
+    assert_eq!(json(&out)["exit_code"], 1, "the verdict stays in the JSON");
+}

@@ -194,8 +194,10 @@ impl Disk {
     }
 
     /// Deletes a file (a retention policy dropping a log segment, a compacted log). The
-    /// deletion is durable at once: a crash never brings the file back. Returns whether the
-    /// file existed.
+    /// deletion is durable at once: a crash never brings the file back. A simplification:
+    /// a real unlink is durable only after the directory is fsynced (and Kafka deletes
+    /// segments asynchronously), so a model that depends on a deletion surviving a crash
+    /// is not tested by this disk. Returns whether the file existed.
     pub fn remove(&mut self, name: &str) -> bool {
         match self.files.remove(name) {
             Some(f) => {

@@ -18,8 +18,8 @@ use serde::Serialize;
 use crate::check::{CheckClass, CheckResult, Invariant, Violation};
 use crate::clock::Clock;
 use crate::config::{
-    ChecksConfig, DiskConfig, DiskFault, FaultKind, Limits, NemesisConfig, NetworkConfig,
-    PartitionShape, PhaseConfig, TopologyConfig,
+    ChecksConfig, DiskConfig, DiskFault, FaultKind, FaultSpec, Limits, NemesisConfig,
+    NetworkConfig, PartitionShape, PhaseConfig, TopologyConfig,
 };
 use crate::digest::Digest;
 use crate::disk::Disk;
@@ -34,7 +34,7 @@ use crate::rng::{derive, SimRng};
 use crate::select::Selector;
 use crate::topology::Topology;
 use crate::trace::{TraceLine, TraceSink};
-use crate::units::format_ns;
+use crate::units::{format_exact, format_ns, Duration};
 
 /// Everything the engine needs from a scenario.
 #[derive(Clone, Debug, Default)]
@@ -57,11 +57,21 @@ pub struct RunOptions<'a> {
     pub event_digests: bool,
     /// Keep notes, metric samples and observations (for reports and plots).
     pub record: bool,
-    /// When recording: keep at most this many messages (None: all of them). Messages past
-    /// the cap are counted in `RunReport::messages_unrecorded`; nothing else changes.
+    /// When recording: keep at most this many messages (None: all of them). The first
+    /// half are kept exactly; past them, a sample: every `stride`-th send, the stride
+    /// doubling each time the cap is reached (see `RunReport::message_sampling`).
+    /// Messages not kept are counted in `RunReport::messages_unrecorded`.
     pub max_messages: Option<usize>,
     /// When recording: keep only messages sent in this window of virtual time (inclusive).
     pub message_window: Option<(u64, u64)>,
+    /// When recording: keep at most this many notes, and as many metric samples (None:
+    /// all). With a cap, a node's `observe()` numbers are also sampled, not kept at each
+    /// change: at most one record per node per 1/1000 of the run's phases, plus every
+    /// change of status or role and each node's final state (changes of numbers alone stop
+    /// being kept once `states` holds this many records); and a node is asked for its
+    /// `observe()` at most 16 times per such window while its status holds (so a role
+    /// change on a very busy node is seen up to 1/1000 of the run late).
+    pub max_records: Option<usize>,
     /// Describe this event (by index) in words, for divergence reports.
     pub describe_event: Option<u64>,
 }
@@ -168,11 +178,17 @@ pub struct Sample {
 /// A message send or delivery, for Lamport diagrams (kept only when recording).
 #[derive(Clone, Debug, Serialize)]
 pub struct MessageRecord {
+    /// The send's index among the run's sends (while recording), for sampling.
+    pub seq: u64,
     pub sent_ns: u64,
     pub from: u32,
     pub to: u32,
     /// None when the message never arrived (lost, partitioned, node down).
     pub delivered_ns: Option<u64>,
+    /// Indices of the send's event and of the delivery's: the order in which a node saw
+    /// them (a reply sent while handling a delivery shares its virtual time).
+    pub sent_event: u64,
+    pub delivered_event: Option<u64>,
     pub summary: String,
 }
 
@@ -227,6 +243,10 @@ pub struct RunReport {
     pub metrics: BTreeMap<String, i64>,
     pub marks: BTreeSet<String>,
     pub faults: Vec<FaultRecord>,
+    /// Every fault as it happened, spelled out as a scripted `[[faults]]` entry that names
+    /// its nodes (`nodes(...)`): the nemesis' draws made explicit, for `dsim shrink`.
+    #[serde(skip)]
+    pub fault_plan: Vec<FaultSpec>,
     #[serde(skip)]
     pub notes: Vec<NoteRecord>,
     #[serde(skip)]
@@ -236,6 +256,10 @@ pub struct RunReport {
     /// Messages sent but not kept (past `RunOptions::max_messages` or outside its window).
     #[serde(skip)]
     pub messages_unrecorded: u64,
+    /// When `max_messages` made the recording sample: (how many of `messages` are the
+    /// exact prefix, the stride of the sample after it).
+    #[serde(skip)]
+    pub message_sampling: Option<(usize, u64)>,
     #[serde(skip)]
     pub states: Vec<StateRecord>,
     #[serde(skip)]
@@ -334,6 +358,10 @@ impl<'a, N: Node> View<'a, N> {
     }
 }
 
+/// Under `RunOptions::max_records`, `observe()` calls per node per sampling window
+/// (1/1000 of the run's phases) when its status does not change.
+const OBSERVE_PER_WINDOW: u32 = 16;
+
 /// Events of the queue.
 enum Ev<N: Node> {
     Start(NodeId),
@@ -341,7 +369,8 @@ enum Ev<N: Node> {
         from: NodeId,
         to: NodeId,
         msg: N::Msg,
-        record: Option<usize>,
+        /// The message's `MessageRecord::seq`, when recorded.
+        record: Option<u64>,
     },
     Timer {
         node: NodeId,
@@ -450,13 +479,19 @@ struct World<'m, 'o, M: Model> {
     violations: Vec<Violation>,
     marks: BTreeSet<String>,
     faults: Vec<FaultRecord>,
+    fault_plan: Vec<FaultSpec>,
     notes: Vec<NoteRecord>,
     samples: Vec<Sample>,
     messages: Vec<MessageRecord>,
-    messages_unrecorded: u64,
+    /// Sends seen while recording, and the sampling stride past the exact prefix.
+    message_seq: u64,
+    message_stride: u64,
     states: Vec<StateRecord>,
     /// Per node, the index in `states` of its latest record (recording only).
     last_state: Vec<Option<usize>>,
+    /// Per node, under `max_records`: the sampling window of its last `observe()` call and
+    /// how many calls it had in that window.
+    observed: Vec<(u64, u32)>,
     event_digests: Vec<u64>,
     described: Option<String>,
     counters: Counters,
@@ -545,12 +580,15 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
             violations: Vec::new(),
             marks: BTreeSet::new(),
             faults: Vec::new(),
+            fault_plan: Vec::new(),
             notes: Vec::new(),
             samples: Vec::new(),
             messages: Vec::new(),
-            messages_unrecorded: 0,
+            message_seq: 0,
+            message_stride: 1,
             states: Vec::new(),
             last_state: vec![None; n],
+            observed: vec![(0, 0); n],
             event_digests: Vec::new(),
             described: None,
             counters: Counters::default(),
@@ -694,10 +732,66 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
         }
     }
 
+    /// Recording only: keeps a send (see `RunOptions::max_messages`); returns its `seq`
+    /// when kept. Touches neither the digest nor any random stream.
+    fn record_message(
+        &mut self,
+        from: NodeId,
+        to: NodeId,
+        msg: &<M::Node as Node>::Msg,
+    ) -> Option<u64> {
+        let seq = self.message_seq;
+        self.message_seq += 1;
+        let in_window = self
+            .opts
+            .message_window
+            .is_none_or(|(t0, t1)| (t0..=t1).contains(&self.now_ns));
+        if !in_window {
+            return None;
+        }
+        if let Some(cap) = self.opts.max_messages {
+            let prefix = cap / 2;
+            let sampling = self.messages.len() >= prefix;
+            if sampling && !seq.is_multiple_of(self.message_stride) {
+                return None;
+            }
+            if self.messages.len() >= cap.max(1) {
+                // Full: halve the sample past the prefix, double the stride.
+                self.message_stride *= 2;
+                let stride = self.message_stride;
+                let mut i = 0;
+                self.messages.retain(|m| {
+                    i += 1;
+                    i <= prefix || m.seq.is_multiple_of(stride)
+                });
+                if !seq.is_multiple_of(stride) {
+                    return None;
+                }
+            }
+        }
+        self.messages.push(MessageRecord {
+            seq,
+            sent_ns: self.now_ns,
+            from: from.0,
+            to: to.0,
+            delivered_ns: None,
+            sent_event: self.events,
+            delivered_event: None,
+            summary: short_debug(msg),
+        });
+        Some(seq)
+    }
+
     /// Recording only: a `StateRecord` for each node (the event's node, or every node after
     /// an event of no node: a fault, an undo, the nemesis) whose status or `observe()`
     /// summary changed. Reads the nodes, never changes them, the digest or the queue.
+    /// Under `max_records`, a change of numbers alone is kept only when the node's last
+    /// record is older than 1/1000 of the run's phases (`flush` keeps the final one).
     fn record_states(&mut self, touched: Option<NodeId>) {
+        let gap_ns = match self.opts.max_records {
+            Some(_) => (self.cfg.phases.fault_phase.0 + self.cfg.phases.heal_phase.0) / 1000,
+            None => 0,
+        };
         let range = match touched {
             Some(n) => n.index()..n.index() + 1,
             None => 0..self.slots.len(),
@@ -709,6 +803,21 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
                 Status::Down => "down",
                 Status::Paused => "paused",
             };
+            // Under a cap (gap_ns > 0): a busy node is asked at most OBSERVE_PER_WINDOW
+            // times per window (its `observe()` may cost O(cluster)); a status change is
+            // always seen.
+            if let Some(window) = self.now_ns.checked_div(gap_ns) {
+                let (w, calls) = &mut self.observed[i];
+                if *w != window {
+                    (*w, *calls) = (window, 0);
+                }
+                let same_status =
+                    self.last_state[i].is_some_and(|k| self.states[k].status == status);
+                if *calls >= OBSERVE_PER_WINDOW && same_status {
+                    continue;
+                }
+                *calls += 1;
+            }
             let obs = match (&slot.node, slot.status) {
                 (Some(n), Status::Up | Status::Paused) => n.observe(),
                 _ => Observation {
@@ -718,7 +827,14 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
             };
             let same = self.last_state[i].is_some_and(|k| {
                 let last = &self.states[k];
-                last.status == status && last.state == obs.state && last.fields == obs.fields
+                last.status == status
+                    && last.state == obs.state
+                    && (last.fields == obs.fields
+                        || self.now_ns < last.at_ns.saturating_add(gap_ns)
+                        || self
+                            .opts
+                            .max_records
+                            .is_some_and(|m| self.states.len() >= m))
             });
             if !same {
                 self.last_state[i] = Some(self.states.len());
@@ -828,8 +944,13 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
                     return Ok(());
                 }
                 self.counters.delivered += 1;
-                if let Some(r) = record {
-                    self.messages[r].delivered_ns = Some(self.now_ns);
+                if let Some(seq) = record {
+                    // Sampling may have dropped the record since it was sent.
+                    let i = self.messages.partition_point(|m| m.seq < seq);
+                    if let Some(m) = self.messages.get_mut(i).filter(|m| m.seq == seq) {
+                        m.delivered_ns = Some(self.now_ns);
+                        m.delivered_event = Some(self.events);
+                    }
                 }
                 self.call(to, |n, ctx| n.on_message(ctx, from, msg))
             }
@@ -987,7 +1108,9 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
                             detail: &detail,
                         });
                     }
-                    if self.opts.record {
+                    if self.opts.record
+                        && self.opts.max_records.is_none_or(|m| self.notes.len() < m)
+                    {
                         self.notes.push(NoteRecord {
                             at_ns: self.now_ns,
                             node: id.0,
@@ -997,7 +1120,9 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
                     }
                 }
                 Effect::Metric { name, value } => {
-                    if self.opts.record {
+                    if self.opts.record
+                        && self.opts.max_records.is_none_or(|m| self.samples.len() < m)
+                    {
                         self.samples.push(Sample {
                             at_ns: self.now_ns,
                             node: id.0,
@@ -1074,26 +1199,8 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
             self.topology.same_rack(from, to),
             self.topology.same_zone(from, to),
         );
-        let in_window = self
-            .opts
-            .message_window
-            .is_none_or(|(t0, t1)| (t0..=t1).contains(&self.now_ns));
-        let below_cap = self
-            .opts
-            .max_messages
-            .is_none_or(|cap| self.messages.len() < cap);
-        if self.opts.record && !(in_window && below_cap) {
-            self.messages_unrecorded += 1;
-        }
-        let record = if self.opts.record && in_window && below_cap {
-            self.messages.push(MessageRecord {
-                sent_ns: self.now_ns,
-                from: from.0,
-                to: to.0,
-                delivered_ns: None,
-                summary: short_debug(&msg),
-            });
-            Some(self.messages.len() - 1)
+        let record = if self.opts.record {
+            self.record_message(from, to, &msg)
         } else {
             None
         };
@@ -1214,6 +1321,13 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
                 .position(|s| &s.name == name)
                 .map(|i| vec![NodeId(i as u32)])
                 .unwrap_or_default(),
+            Selector::Nodes(names) => self
+                .specs
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| names.contains(&s.name))
+                .map(|(i, _)| NodeId(i as u32))
+                .collect(),
             Selector::Role(r) => role_pool(self, &Some(r.clone())),
             Selector::Random(r) => {
                 let pool: Vec<NodeId> = role_pool(self, r)
@@ -1260,12 +1374,19 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
             (Some(sel), FaultKind::Crash) => self.resolve(sel, running),
             (Some(sel), FaultKind::Pause) => self.resolve(sel, |s| s == Status::Up),
             // Cutting off a crashed node would change nothing (and count it twice).
+            // Spelled-out sides (`nodes(...)`, from `dsim shrink`) name crashed nodes too,
+            // as the partition they came from dealt them to a side.
+            (Some(sel @ Selector::Nodes(_)), FaultKind::Partition) => self.resolve(sel, any),
             (Some(sel), FaultKind::Partition) => self.resolve(sel, running),
             (Some(sel), _) => self.resolve(sel, any),
             (None, _) => Vec::new(),
         };
         let until = f.duration_ns.map(|d| self.now_ns.saturating_add(d));
         let sel_text = f.target.as_ref().map(|s| s.to_string()).unwrap_or_default();
+        if !matches!(f.kind, FaultKind::Partition | FaultKind::Heal) && !targets.is_empty() {
+            let spec = self.explicit(f, self.selector_of(&targets), None);
+            self.fault_plan.push(spec);
+        }
         match f.kind {
             FaultKind::Crash => {
                 for &id in &targets {
@@ -1296,8 +1417,9 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
                 );
             }
             FaultKind::Partition => {
-                let (cut, members, detail) = self.partition(f, &targets);
+                let (cut, members, detail, sides) = self.partition(f, &targets);
                 self.record_fault("partition", &members, detail);
+                self.spell_partition(f, sides);
                 if let (Some(t), Some(cut)) = (until, cut) {
                     self.queue.push(t, Ev::Undo(Undo::Heal(cut, Vec::new())));
                 }
@@ -1306,6 +1428,8 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
                 let n = self.net.heal_all();
                 self.nemesis_isolated.clear();
                 self.record_fault("heal", &[], format!("{source}: {n} partition(s) lifted"));
+                let spec = self.explicit(f, None, None);
+                self.fault_plan.push(spec);
             }
             FaultKind::ClockJump => {
                 for &id in &targets {
@@ -1389,12 +1513,94 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
         }
     }
 
-    /// Builds the cut for a partition fault. Returns (cut id, nodes on the cut-off side, words).
+    /// `nodes(...)` naming `ids`, or `node(x)` for one.
+    fn selector_of(&self, ids: &[NodeId]) -> Option<String> {
+        let names: Vec<String> = ids
+            .iter()
+            .map(|i| self.specs[i.index()].name.clone())
+            .collect();
+        match names.len() {
+            0 => None,
+            1 => Some(Selector::Node(names[0].clone()).to_string()),
+            _ => Some(Selector::Nodes(names).to_string()),
+        }
+    }
+
+    /// The fault `f`, as it fires now, as a scripted entry with explicit nodes.
+    fn explicit(&self, f: &PlannedFault, target: Option<String>, to: Option<String>) -> FaultSpec {
+        let signed = |ns: i64| {
+            let text = format_exact(Duration(ns.unsigned_abs()));
+            if ns < 0 {
+                format!("-{text}")
+            } else {
+                text
+            }
+        };
+        // Only the keys this kind of fault reads: the scenario loader refuses the others.
+        let disk_slow = f.kind == FaultKind::Disk && f.disk == Some(DiskFault::Slow);
+        let undoable = match f.kind {
+            FaultKind::Restart | FaultKind::Heal => false,
+            FaultKind::Disk => matches!(f.disk, Some(DiskFault::Full | DiskFault::Slow)),
+            _ => true,
+        };
+        FaultSpec {
+            at: Duration(self.now_ns),
+            kind: f.kind,
+            target,
+            duration: f.duration_ns.filter(|_| undoable).map(Duration),
+            shape: None,
+            to,
+            disk: (f.kind == FaultKind::Disk).then_some(f.disk).flatten(),
+            offset: (f.kind == FaultKind::ClockJump).then(|| signed(f.offset_ns)),
+            drift_ppm: (f.kind == FaultKind::ClockDrift).then_some(f.drift_ppm),
+            factor: (f.kind == FaultKind::Slow || disk_slow).then_some(f.factor),
+        }
+    }
+
+    /// Records a partition's cut as explicit entries: the side cut off from everyone else
+    /// (`isolate`), or one-way cuts (a `one-way` fault; both directions for a bridge, whose
+    /// bridge node is on neither side).
+    fn spell_partition(
+        &mut self,
+        f: &PlannedFault,
+        sides: Option<(Vec<NodeId>, Vec<NodeId>, bool)>,
+    ) {
+        let Some((a, b, one_way)) = sides else {
+            return;
+        };
+        let (sa, sb) = (self.selector_of(&a), self.selector_of(&b));
+        if sa.is_none() || (one_way && sb.is_none()) {
+            return;
+        }
+        let mut spec = self.explicit(f, sa.clone(), None);
+        if one_way || a.len() + b.len() < self.specs.len() {
+            spec.shape = Some(PartitionShape::OneWay);
+            spec.to = sb.clone();
+            self.fault_plan.push(spec.clone());
+            if !one_way {
+                spec.target = sb;
+                spec.to = sa;
+                self.fault_plan.push(spec);
+            }
+        } else {
+            spec.shape = Some(PartitionShape::Isolate);
+            self.fault_plan.push(spec);
+        }
+    }
+
+    /// Builds the cut for a partition fault. Returns (cut id, nodes on the cut-off side,
+    /// words, the two sides and whether the cut is one-way).
+    #[allow(clippy::type_complexity)]
     fn partition(
         &mut self,
         f: &PlannedFault,
         targets: &[NodeId],
-    ) -> (Option<u64>, Vec<NodeId>, String) {
+    ) -> (
+        Option<u64>,
+        Vec<NodeId>,
+        String,
+        Option<(Vec<NodeId>, Vec<NodeId>, bool)>,
+    ) {
         self.counters.partitions += 1;
         let all: Vec<NodeId> = self.ids().collect();
         let name = |w: &Self, ids: &[NodeId]| -> String {
@@ -1406,15 +1612,17 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
         match f.shape {
             PartitionShape::Isolate => {
                 if targets.is_empty() {
-                    return (None, Vec::new(), "isolate: no node matched".into());
+                    return (None, Vec::new(), "isolate: no node matched".into(), None);
                 }
                 let a = NodeSet::from_ids(targets.iter().copied());
-                let b = NodeSet::from_ids(all.iter().copied().filter(|i| !a.contains(*i)));
+                let rest: Vec<NodeId> = all.iter().copied().filter(|i| !a.contains(*i)).collect();
+                let b = NodeSet::from_ids(rest.iter().copied());
                 let cut = self.net.add_cut(a, b, false);
                 (
                     Some(cut),
                     targets.to_vec(),
                     format!("isolated {}", name(self, targets)),
+                    Some((targets.to_vec(), rest, false)),
                 )
             }
             PartitionShape::OneWay => {
@@ -1431,14 +1639,16 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
                     NodeSet::from_ids(to.iter().copied()),
                     true,
                 );
+                let detail = format!(
+                    "one-way: {} cannot reach {}",
+                    name(self, targets),
+                    name(self, &to)
+                );
                 (
                     Some(cut),
                     targets.to_vec(),
-                    format!(
-                        "one-way: {} cannot reach {}",
-                        name(self, targets),
-                        name(self, &to)
-                    ),
+                    detail,
+                    Some((targets.to_vec(), to, true)),
                 )
             }
             PartitionShape::MajorityMinority | PartitionShape::Bridge => {
@@ -1454,6 +1664,7 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
                         None,
                         Vec::new(),
                         format!("{}: fewer than two nodes matched", f.shape.name()),
+                        None,
                     );
                 }
                 pool.shuffle(&mut self.fault_rng);
@@ -1496,7 +1707,8 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
                         name(self, &side_b)
                     ),
                 };
-                (Some(cut), side_a, detail)
+                let sides = Some((side_a.clone(), side_b, false));
+                (Some(cut), side_a, detail, sides)
             }
         }
     }
@@ -1671,6 +1883,7 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
                 f.duration_ns = None;
             }
             let before = self.net.cuts().len();
+            let planned_before = self.fault_plan.len();
             self.apply_fault(&f, "nemesis");
             if kind == FaultKind::Partition && self.net.cuts().len() > before {
                 // Track which pool nodes the nemesis cut off (clients dealt to that side do
@@ -1690,6 +1903,10 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
                     self.now_ns.saturating_add(duration),
                     Ev::Undo(Undo::Heal(cut_id, members)),
                 );
+                // Spelled out, the cut heals after the same time.
+                for spec in &mut self.fault_plan[planned_before..] {
+                    spec.duration = Some(Duration(duration));
+                }
             }
         }
         let next = self.now_ns.saturating_add(
@@ -1725,7 +1942,11 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
             &[],
             format!(
                 "faults lifted: {cuts} partition(s) healed, {} node(s) restarted, {} resumed",
-                if self.cfg.phases.heal_restarts { down.len() } else { 0 },
+                if self.cfg.phases.heal_restarts {
+                    down.len()
+                } else {
+                    0
+                },
                 paused.len()
             ),
         );
@@ -1858,6 +2079,12 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
         ] {
             metrics.insert(k.to_string(), v);
         }
+        if self.opts.record {
+            // The final numbers of nodes whose last change was sampled away.
+            let gap = self.opts.max_records.take();
+            self.record_states(None);
+            self.opts.max_records = gap;
+        }
         let observations = if self.opts.record {
             self.slots
                 .iter()
@@ -1901,6 +2128,7 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
                 events: self.events,
             });
         }
+        let unrecorded = self.message_seq - self.messages.len() as u64;
         RunReport {
             seed: self.seed,
             verdict,
@@ -1914,10 +2142,13 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
             metrics,
             marks: self.marks,
             faults: self.faults,
+            fault_plan: self.fault_plan,
             notes: self.notes,
             samples: self.samples,
             messages: self.messages,
-            messages_unrecorded: self.messages_unrecorded,
+            messages_unrecorded: unrecorded,
+            message_sampling: (self.message_stride > 1)
+                .then(|| (self.opts.max_messages.unwrap_or(0) / 2, self.message_stride)),
             states: self.states,
             history,
             event_digests: self.event_digests,

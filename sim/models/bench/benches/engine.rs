@@ -24,6 +24,7 @@ fn config(latency: Latency, sim: Duration) -> RunConfig {
         phases: PhaseConfig {
             fault_phase: sim,
             heal_phase: Duration::ZERO,
+            ..PhaseConfig::default()
         },
         ..RunConfig::default()
     }

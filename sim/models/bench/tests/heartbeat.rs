@@ -28,6 +28,7 @@ fn cfg(fault_s: u64, heal_s: u64, sometimes: bool) -> RunConfig {
         phases: PhaseConfig {
             fault_phase: Duration::from_secs(fault_s),
             heal_phase: Duration::from_secs(heal_s),
+            ..PhaseConfig::default()
         },
         checks: ChecksConfig {
             eventually: vec!["all-workers-live".into()],

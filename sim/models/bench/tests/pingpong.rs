@@ -23,6 +23,7 @@ fn cfg(latency: Latency, sim: Duration) -> RunConfig {
         phases: PhaseConfig {
             fault_phase: sim,
             heal_phase: Duration::from_ms(100),
+            ..PhaseConfig::default()
         },
         ..RunConfig::default()
     }

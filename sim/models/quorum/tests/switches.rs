@@ -21,6 +21,7 @@ fn faulty_world(checks: ChecksConfig, kinds: Vec<FaultKind>) -> RunConfig {
         phases: PhaseConfig {
             fault_phase: Duration::from_secs(15),
             heal_phase: Duration::from_secs(5),
+            ..PhaseConfig::default()
         },
         nemesis: Some(NemesisConfig {
             kinds,

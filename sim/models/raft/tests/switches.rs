@@ -1,0 +1,183 @@
+//! Each historic bug of the raft model, with the check that must catch it: the check
+//! fires with the switch on (the scenario as shipped) and stays quiet with the switch off
+//! (the same scenario and faults, the fix applied), over a sweep of seeds.
+
+use std::path::PathBuf;
+
+use dsim_core::{run, RunOptions, RunReport, Verdict};
+use dsim_raft::{RaftModel, RaftModelConfig};
+use dsim_scenario::Scenario;
+
+fn scenario(name: &str) -> Scenario {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../scenarios/raft")
+        .join(name);
+    Scenario::load(&path).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// Runs the scenario's seeds with its `[model]`, changed by `fix`.
+fn sweep(
+    s: &Scenario,
+    seeds: std::ops::RangeInclusive<u64>,
+    fix: impl Fn(&mut RaftModelConfig),
+) -> Vec<RunReport> {
+    let mut cfg: RaftModelConfig = s.model_config().expect("model config");
+    fix(&mut cfg);
+    let model = RaftModel::new(cfg).expect("valid config");
+    seeds
+        .map(|seed| run(&model, &s.run, seed, RunOptions::default()).expect("runs"))
+        .collect()
+}
+
+fn fired(reports: &[RunReport], name: &str) -> usize {
+    reports
+        .iter()
+        .filter(|r| r.violations.iter().any(|v| v.invariant == name))
+        .count()
+}
+
+fn all_valid(reports: &[RunReport]) -> bool {
+    reports.iter().all(|r| r.verdict == Verdict::Valid)
+}
+
+/// Raft §5.4.2 and Figure 8: a leader must not commit an entry of an earlier term by
+/// counting replicas; a later leader may overwrite it.
+#[test]
+fn figure_8_counting_previous_term_entries_loses_committed_entries() {
+    let s = scenario("figure-8.toml");
+    let bug = sweep(&s, 1..=10, |_| {});
+    assert!(
+        fired(&bug, "leader-completeness") > 0,
+        "Figure 8 never reproduced"
+    );
+    assert!(fired(&bug, "state-machine-safety") > 0);
+    let fixed = sweep(&s, 1..=40, |c| c.commit_previous_term_by_counting = false);
+    assert!(
+        all_valid(&fixed),
+        "the correct commit rule must keep Figure 8 safe"
+    );
+}
+
+/// Figure 2 persistence, ongardie/raft.tla `Raft_Term_Not_Persisted.tla`: a vote sent
+/// before currentTerm/votedFor are durable can be cast twice in one term.
+#[test]
+fn voting_before_persisting_the_term_elects_two_leaders() {
+    let s = scenario("term-not-persisted.toml");
+    let bug = sweep(&s, 1..=30, |_| {});
+    assert!(
+        fired(&bug, "election-safety") > 0,
+        "no double vote in 30 seeds"
+    );
+    let fixed = sweep(&s, 1..=60, |c| c.persist_term_before_vote = true);
+    assert_eq!(fired(&fixed, "election-safety"), 0);
+    assert!(all_valid(&fixed));
+}
+
+/// etcd #9333 / thesis §9.6: without Pre-Vote a rejoining server deposes a healthy leader.
+#[test]
+fn without_pre_vote_a_rejoining_server_deposes_a_healthy_leader() {
+    let s = scenario("disruptive-rejoin.toml");
+    let bug = sweep(&s, 1..=5, |_| {});
+    assert_eq!(fired(&bug, "no-disruptive-election"), 5);
+    let fixed = sweep(&s, 1..=40, |c| c.pre_vote = true);
+    assert!(all_valid(&fixed));
+}
+
+/// Thesis §6.2/§6.4, Jepsen etcd 2014: local reads without CheckQuorum are stale once the
+/// leader is deposed; CheckQuorum with ReadIndex is not.
+#[test]
+fn stale_reads_need_check_quorum_or_read_index() {
+    let s = scenario("stale-read-no-check-quorum.toml");
+    let bug = sweep(&s, 1..=10, |_| {});
+    assert!(fired(&bug, "linearizable") > 0);
+    assert!(fired(&bug, "stale-read") > 0);
+    let fixed = sweep(&s, 1..=40, |c| {
+        c.check_quorum = true;
+        c.read_mode = dsim_raft::ReadMode::ReadIndex;
+    });
+    assert!(all_valid(&fixed));
+}
+
+/// Thesis §6.4.1: a lease is safe only while clock drift stays within the bound it
+/// assumes. The same drift with a bound that covers it, or with ReadIndex, reads nothing
+/// stale.
+#[test]
+fn leases_read_stale_values_when_clocks_drift_beyond_the_bound() {
+    let s = scenario("lease-clock-skew.toml");
+    let bug = sweep(&s, 1..=10, |_| {});
+    assert!(fired(&bug, "linearizable") > 0);
+    assert!(fired(&bug, "stale-read") > 0);
+    let bounded = sweep(&s, 1..=40, |c| c.lease_drift_bound_ppm = 950_000);
+    assert!(all_valid(&bounded));
+    let read_index = sweep(&s, 1..=20, |c| c.read_mode = dsim_raft::ReadMode::ReadIndex);
+    assert!(all_valid(&read_index));
+}
+
+/// The correct configuration under a random nemesis: the scenario shipped as valid.
+#[test]
+fn the_five_server_nemesis_scenario_is_safe() {
+    let s = scenario("nemesis-5.toml");
+    let reports = sweep(&s, 1..=20, |_| {});
+    for r in &reports {
+        assert_eq!(
+            r.verdict,
+            Verdict::Valid,
+            "seed {}: {:?}",
+            r.seed,
+            r.violations
+        );
+    }
+}
+
+/// Bad settings are refused with the key at fault, never a panic.
+#[test]
+fn bad_config_names_the_key() {
+    let bad = [
+        (
+            RaftModelConfig {
+                servers: 0,
+                ..Default::default()
+            },
+            "servers",
+        ),
+        (
+            RaftModelConfig {
+                servers: 99,
+                ..Default::default()
+            },
+            "servers",
+        ),
+        (
+            RaftModelConfig {
+                keys: 0,
+                ..Default::default()
+            },
+            "keys",
+        ),
+        (
+            RaftModelConfig {
+                heartbeat_interval: dsim_core::units::Duration::from_ms(500),
+                ..Default::default()
+            },
+            "heartbeat_interval",
+        ),
+        (
+            RaftModelConfig {
+                leader_noop: false,
+                ..Default::default()
+            },
+            "leader_noop",
+        ),
+        (
+            RaftModelConfig {
+                lease_drift_bound_ppm: 1_000_000,
+                ..Default::default()
+            },
+            "lease_drift_bound_ppm",
+        ),
+    ];
+    for (cfg, key) in bad {
+        let e = RaftModel::new(cfg).expect_err(key);
+        assert_eq!(e.key, key);
+    }
+}

@@ -1,0 +1,406 @@
+//! Each bug switch and variant of the twopc model, with the check that must catch it: the
+//! check fires with the switch on (or the variant chosen) and stays quiet with it off,
+//! over the same seeds. Scenario files are loaded with the real loader, so these tests
+//! also pin the stories of scenarios/twopc/.
+
+use std::path::PathBuf;
+
+use dsim_core::config::{
+    ChecksConfig, DiskConfig, FaultKind, Latency, NemesisConfig, NetworkConfig, PhaseConfig,
+};
+use dsim_core::units::{Duration, Probability};
+use dsim_core::{run, RunConfig, RunOptions, RunReport, Verdict};
+use dsim_scenario::Scenario;
+use dsim_twopc::{Protocol, TwoPc, TwoPcConfig};
+
+fn load(name: &str) -> (Scenario, TwoPcConfig) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../scenarios/twopc")
+        .join(format!("{name}.toml"));
+    let s = Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    let cfg: TwoPcConfig = s.model_config().unwrap_or_else(|e| panic!("{e}"));
+    (s, cfg)
+}
+
+fn sweep(
+    cfg: TwoPcConfig,
+    world: &RunConfig,
+    seeds: std::ops::RangeInclusive<u64>,
+) -> Vec<RunReport> {
+    let model = TwoPc::new(cfg).expect("valid config");
+    seeds
+        .map(|s| run(&model, world, s, RunOptions::default()).expect("runs"))
+        .collect()
+}
+
+fn fired(reports: &[RunReport], name: &str) -> usize {
+    reports
+        .iter()
+        .filter(|r| r.violations.iter().any(|v| v.invariant == name))
+        .count()
+}
+
+fn verdicts(reports: &[RunReport]) -> Vec<(u64, Verdict)> {
+    reports.iter().map(|r| (r.seed, r.verdict)).collect()
+}
+
+/// A world where the nemesis crashes (and restarts) nodes of `role`, with a lossy network
+/// and slow disks, so that the windows the bug switches open are hit often.
+fn crashing(role: &str) -> RunConfig {
+    RunConfig {
+        network: NetworkConfig {
+            latency: Latency::Uniform {
+                min: Duration::from_ms(1),
+                max: Duration::from_ms(5),
+            },
+            loss: Probability::one_in(20),
+            ..NetworkConfig::default()
+        },
+        disk: DiskConfig {
+            fsync_latency: Latency::Uniform {
+                min: Duration::from_ms(5),
+                max: Duration::from_ms(30),
+            },
+            ..DiskConfig::default()
+        },
+        phases: PhaseConfig {
+            fault_phase: Duration::from_secs(10),
+            heal_phase: Duration::from_secs(5),
+            heal_restarts: true,
+        },
+        nemesis: Some(NemesisConfig {
+            kinds: vec![FaultKind::Crash],
+            interval_min: Duration::from_ms(300),
+            interval_max: Duration::from_secs(1),
+            duration_min: Duration::from_ms(100),
+            duration_max: Duration::from_ms(500),
+            role: Some(role.into()),
+            max_faulty: 1,
+            disk: Vec::new(),
+            clock_jump_max: Duration::from_secs(1),
+        }),
+        checks: ChecksConfig {
+            always: vec!["atomicity".into()],
+            eventually: vec!["all-decided".into()],
+            history: vec!["outcomes-agree".into()],
+            ..Default::default()
+        },
+        ..RunConfig::default()
+    }
+}
+
+fn busy() -> TwoPcConfig {
+    TwoPcConfig {
+        concurrency: 4,
+        tx_interval_min: Duration::from_ms(1),
+        tx_interval_max: Duration::from_ms(5),
+        ..TwoPcConfig::default()
+    }
+}
+
+/// Gray 1978 §5.8.3.3, BHG 1987 §7.3: the coordinator must force its decision record
+/// before sending COMMIT. Sending first, a crash loses a commit that some participants
+/// applied; the restarted coordinator presumes abort for the others.
+#[test]
+fn sending_the_decision_before_logging_it_breaks_atomicity() {
+    let world = crashing("coordinator");
+    let bug = sweep(
+        TwoPcConfig {
+            log_decision_before_send: false,
+            ..busy()
+        },
+        &world,
+        1..=12,
+    );
+    let fixed = sweep(busy(), &world, 1..=12);
+    assert!(
+        fired(&bug, "atomicity") > 0,
+        "no atomicity violation in 12 seeds with the decision sent before it is logged: {:?}",
+        verdicts(&bug)
+    );
+    assert_eq!(fired(&fixed, "atomicity"), 0);
+    assert!(
+        fixed.iter().all(|r| r.verdict == Verdict::Valid),
+        "{:?}",
+        fixed
+            .iter()
+            .flat_map(|r| r.violations.iter().map(move |v| (r.seed, v.detail.clone())))
+            .collect::<Vec<_>>()
+    );
+}
+
+/// Gray 1978 §5.8.3.3, BHG 1987 §7.3: a participant force-writes its prepared record
+/// before voting yes. Voting first, a crash forgets a yes the coordinator counted; the
+/// commit then finds no prepared work at that participant.
+#[test]
+fn voting_yes_before_the_vote_is_durable_breaks_atomicity() {
+    let world = crashing("participant");
+    let bug = sweep(
+        TwoPcConfig {
+            fsync_vote_before_reply: false,
+            ..busy()
+        },
+        &world,
+        1..=12,
+    );
+    let fixed = sweep(busy(), &world, 1..=12);
+    assert!(
+        fired(&bug, "atomicity") > 0,
+        "no atomicity violation in 12 seeds with yes votes sent before they are durable: {:?}",
+        verdicts(&bug)
+    );
+    assert_eq!(fired(&fixed, "atomicity"), 0);
+    assert!(fixed.iter().all(|r| r.verdict == Verdict::Valid));
+}
+
+/// The classroom case (BHG §7.3): 2PC blocks when the coordinator is lost after the
+/// votes; 3PC (Skeen 1981) does not, in the same story, without partitions.
+#[test]
+fn a_lost_coordinator_blocks_2pc_but_not_3pc() {
+    let (s, cfg) = load("2pc-coordinator-lost");
+    assert_eq!(cfg.protocol, Protocol::TwoPhase);
+    assert!(!s.run.phases.heal_restarts);
+    let two = sweep(cfg.clone(), &s.run, 1..=5);
+    for r in &two {
+        assert_eq!(r.verdict, Verdict::Liveness, "seed {}", r.seed);
+        let v = &r.violations[0];
+        assert_eq!(v.invariant, "all-decided");
+        assert!(
+            v.detail.contains("in doubt on") && v.detail.contains("holding the lock"),
+            "{}",
+            v.detail
+        );
+        assert!(v.detail.contains("the coordinator is down"), "{}", v.detail);
+    }
+    let three = sweep(
+        TwoPcConfig {
+            protocol: Protocol::ThreePhase,
+            ..cfg
+        },
+        &s.run,
+        1..=5,
+    );
+    assert_eq!(fired(&three, "all-decided"), 0, "{:?}", verdicts(&three));
+    assert_eq!(fired(&three, "atomicity"), 0);
+}
+
+/// The restarted coordinator ends the blocking from its durable log (BHG §7.3).
+#[test]
+fn a_restarted_coordinator_unblocks_from_its_log() {
+    let (s, cfg) = load("2pc-coordinator-restarts");
+    let runs = sweep(cfg, &s.run, 1..=5);
+    for r in &runs {
+        assert_eq!(
+            r.verdict,
+            Verdict::Valid,
+            "seed {}: {:?}",
+            r.seed,
+            r.violations
+        );
+        assert!(r.marks.contains("coordinator-recovered"));
+    }
+}
+
+/// 3PC is unsafe under partitions (Skeen 1981 assumes none): the partition scenario
+/// breaks atomicity with 3PC, while 2PC in the same network stays atomic (it blocks
+/// instead, and recovers when the partition heals).
+#[test]
+fn partitions_break_3pc_but_not_2pc() {
+    let (s, cfg) = load("3pc-partition");
+    assert_eq!(cfg.protocol, Protocol::ThreePhase);
+    let three = sweep(cfg.clone(), &s.run, 1..=6);
+    assert!(fired(&three, "atomicity") > 0, "{:?}", verdicts(&three));
+    // 2PC has no termination protocol: drop the 3PC mark, keep every other check.
+    let mut world = s.run.clone();
+    world.checks.sometimes.clear();
+    let two = sweep(
+        TwoPcConfig {
+            protocol: Protocol::TwoPhase,
+            ..cfg
+        },
+        &world,
+        1..=6,
+    );
+    assert_eq!(fired(&two, "atomicity"), 0);
+    assert!(
+        two.iter().all(|r| r.verdict == Verdict::Valid),
+        "{:?}",
+        verdicts(&two)
+    );
+}
+
+#[test]
+fn bad_settings_name_their_key() {
+    let key = |cfg: TwoPcConfig| TwoPc::new(cfg).unwrap_err().key;
+    assert_eq!(
+        key(TwoPcConfig {
+            participants: 0,
+            ..TwoPcConfig::default()
+        }),
+        "participants"
+    );
+    assert_eq!(
+        key(TwoPcConfig {
+            participants: 65,
+            ..TwoPcConfig::default()
+        }),
+        "participants"
+    );
+    assert_eq!(
+        key(TwoPcConfig {
+            keys: 0,
+            ..TwoPcConfig::default()
+        }),
+        "keys"
+    );
+    assert_eq!(
+        key(TwoPcConfig {
+            concurrency: 0,
+            ..TwoPcConfig::default()
+        }),
+        "concurrency"
+    );
+    assert_eq!(
+        key(TwoPcConfig {
+            vote_timeout: Duration(0),
+            ..TwoPcConfig::default()
+        }),
+        "vote_timeout"
+    );
+    assert_eq!(
+        key(TwoPcConfig {
+            tx_interval_min: Duration::from_ms(50),
+            tx_interval_max: Duration::from_ms(10),
+            ..TwoPcConfig::default()
+        }),
+        "tx_interval_min"
+    );
+    assert_eq!(
+        key(TwoPcConfig {
+            protocol: Protocol::ThreePhase,
+            cooperative_termination: true,
+            ..TwoPcConfig::default()
+        }),
+        "cooperative_termination"
+    );
+}
+
+#[test]
+fn same_seed_same_digest() {
+    let world = crashing("coordinator");
+    let a = sweep(busy(), &world, 3..=3);
+    let b = sweep(busy(), &world, 3..=3);
+    let c = sweep(busy(), &world, 4..=4);
+    assert_eq!(a[0].digest, b[0].digest);
+    assert_eq!(a[0].events, b[0].events);
+    assert_ne!(a[0].digest, c[0].digest);
+}
+
+/// The number of blocked votes `all-decided` reports (0 when it holds).
+fn blocked(r: &RunReport) -> usize {
+    r.violations
+        .iter()
+        .find(|v| v.invariant == "all-decided")
+        .and_then(|v| v.detail.split(' ').next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Skeen 1981 (§4–5, the recovery protocol) and BHG 1987 §7.5: a 3PC participant that
+/// restarts in doubt is not operational for that transaction; it asks and waits. Without
+/// that (`recovery_protocol = false`) a restarted participant, alone and uncertain while
+/// its peers are down, aborts what they committed while it was away. Crashes only: no
+/// partitions, no message loss.
+#[test]
+fn without_the_recovery_protocol_a_restarted_3pc_participant_breaks_atomicity() {
+    let (s, cfg) = load("3pc-crash-recovery");
+    assert_eq!(cfg.protocol, Protocol::ThreePhase);
+    assert!(cfg.recovery_protocol);
+    let bug = sweep(
+        TwoPcConfig {
+            recovery_protocol: false,
+            ..cfg.clone()
+        },
+        &s.run,
+        1..=30,
+    );
+    assert!(
+        fired(&bug, "atomicity") > 0,
+        "no atomicity violation in 30 seeds without the recovery protocol: {:?}",
+        verdicts(&bug)
+    );
+    let fixed = sweep(cfg, &s.run, 1..=30);
+    assert_eq!(fired(&fixed, "atomicity"), 0);
+    assert!(
+        fixed.iter().all(|r| r.verdict == Verdict::Valid),
+        "{:?}",
+        verdicts(&fixed)
+    );
+}
+
+/// BHG §7.4: cooperative termination lets a participant in doubt learn the outcome from a
+/// peer that voted no or never voted, but not when every participant voted yes: then only
+/// the lost coordinator knows, and 2PC still blocks.
+#[test]
+fn cooperative_termination_helps_but_cannot_end_the_blocking() {
+    let (s, cfg) = load("2pc-coordinator-lost");
+    let seeds = 1..=10;
+    let plain = sweep(cfg.clone(), &s.run, seeds.clone());
+    let coop = sweep(
+        TwoPcConfig {
+            cooperative_termination: true,
+            ..cfg
+        },
+        &s.run,
+        seeds,
+    );
+    let (b_plain, b_coop): (Vec<usize>, Vec<usize>) = (
+        plain.iter().map(blocked).collect(),
+        coop.iter().map(blocked).collect(),
+    );
+    assert_eq!(fired(&coop, "atomicity"), 0);
+    assert!(
+        b_plain.iter().zip(&b_coop).all(|(p, c)| c <= p),
+        "cooperation never adds blocking: {b_plain:?} vs {b_coop:?}"
+    );
+    assert!(
+        b_coop.iter().sum::<usize>() < b_plain.iter().sum::<usize>(),
+        "cooperation resolved nothing: {b_plain:?} vs {b_coop:?}"
+    );
+    assert!(
+        fired(&coop, "all-decided") > 0,
+        "all-yes transactions must still block: {b_coop:?}"
+    );
+}
+
+/// Every scenario of scenarios/twopc loads, binds to this model (settings, node names,
+/// roles and check names), and has an expectation.
+#[test]
+fn every_scenario_loads_and_binds() {
+    use dsim_core::Model;
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../scenarios/twopc");
+    let mut names: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("scenarios/twopc")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 4, "{names:?}");
+    for path in names {
+        let s = Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.model, "twopc");
+        let cfg: TwoPcConfig = s.model_config().unwrap_or_else(|e| panic!("{e}"));
+        let model = TwoPc::new(cfg).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let specs = model.nodes();
+        let mut roles: Vec<&'static str> = specs.iter().map(|s| s.role).collect();
+        roles.sort();
+        roles.dedup();
+        let info = dsim_scenario::ModelInfo {
+            node_names: specs.into_iter().map(|s| s.name).collect(),
+            roles,
+            selectors: model.selectors(),
+            catalogue: model.catalogue(),
+        };
+        s.validate_with(&info).unwrap_or_else(|e| panic!("{e}"));
+        assert!(s.expect.is_some(), "{} has no [expect]", path.display());
+    }
+}
