@@ -7,6 +7,8 @@ use crate::Failure;
 pub fn list(dir: &Path) -> Result<i32, Failure> {
     let files = crate::files::scenario_files(&[dir.to_path_buf()])?;
     let mut code = 0;
+    // Columns as wide as their widest entry, so the stories line up.
+    let mut rows: Vec<[String; 4]> = Vec::new();
     for f in files {
         match crate::files::load(&f) {
             Ok((s, _runner)) => {
@@ -16,17 +18,19 @@ pub fn list(dir: &Path) -> Result<i32, Failure> {
                     .map(|e| format!("{} over {}", e.verdict.name(), e.seeds))
                     .unwrap_or_else(|| "no [expect]".into());
                 let story = first_sentence(&s.description);
-                println!("{:<34} {:<10} {:<24} {}", s.path, s.model, expect, story);
+                rows.push([s.path.clone(), s.model.clone(), expect, story]);
             }
             Err(e) => {
-                println!(
-                    "{:<34} (does not load: {})",
-                    f.display(),
-                    crate::files::short_error(&e)
-                );
+                let why = format!("(does not load: {})", crate::files::short_error(&e));
+                rows.push([f.display().to_string(), String::new(), String::new(), why]);
                 code = 2;
             }
         }
+    }
+    let width = |k: usize| rows.iter().map(|r| r[k].chars().count()).max().unwrap_or(0);
+    let (w0, w1, w2) = (width(0), width(1), width(2));
+    for [path, model, expect, story] in &rows {
+        println!("{path:<w0$}  {model:<w1$}  {expect:<w2$}  {story}");
     }
     Ok(code)
 }
