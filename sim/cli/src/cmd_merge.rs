@@ -90,7 +90,7 @@ fn read_shard(path: &Path) -> anyhow::Result<ShardFile> {
     Ok(f)
 }
 
-pub fn merge(paths: &[PathBuf], json: bool) -> Result<i32, Failure> {
+pub fn merge(paths: &[PathBuf], json: bool, out: Option<&Path>) -> Result<i32, Failure> {
     let mut shards: Vec<(PathBuf, ShardFile)> = Vec::new();
     for p in paths {
         shards.push((p.clone(), read_shard(p)?));
@@ -223,6 +223,9 @@ pub fn merge(paths: &[PathBuf], json: bool) -> Result<i32, Failure> {
         &summary,
         &format!("{scenario} (merged from {count} shards)"),
     );
+    if let Some(dir) = out {
+        crate::cmd_sweep::write_page(dir, &summary, &lines)?;
+    }
     if json {
         println!("{}", serde_json::to_string(&summary)?);
     }

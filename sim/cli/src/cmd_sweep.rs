@@ -52,6 +52,10 @@ pub struct SweepArgs {
     /// batch systems that retry or fail a job on a non-zero exit. Usage errors still exit 2.
     #[arg(long)]
     pub exit_zero: bool,
+    /// Write the sweep's page (index.html: failures by signature, a histogram of time to
+    /// violation) and its JSON (sweep.json) into this directory.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 /// `--shard I/N`.
@@ -451,6 +455,51 @@ pub fn summarize(
     }
 }
 
+/// Writes `index.html` and `sweep.json` for a sweep (or merged shards) into `dir`.
+pub fn write_page(
+    dir: &std::path::Path,
+    summary: &SweepJson,
+    lines: &[RunLine],
+) -> anyhow::Result<()> {
+    use anyhow::Context;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let page = dsim_report::sweep::SweepPage {
+        scenario: &summary.scenario,
+        seeds: &summary.seeds,
+        runs: summary.runs,
+        failed: summary.failed,
+        digest: &summary.digest,
+        covered: summary.covered.as_deref(),
+        by_verdict: summary
+            .by_verdict
+            .iter()
+            .map(|(v, n)| (v.clone(), *n))
+            .collect(),
+        groups: summary
+            .groups
+            .iter()
+            .map(|g| dsim_report::sweep::Group {
+                signature: g.signature.clone(),
+                count: g.count,
+                smallest_seed: g.smallest_seed,
+                reproduce: g.reproduce.clone(),
+            })
+            .collect(),
+        violation_times: lines
+            .iter()
+            .filter_map(|l| l.violation_at_ns.map(|t| (l.seed, t)))
+            .collect(),
+    };
+    let index = dir.join("index.html");
+    std::fs::write(&index, dsim_report::sweep::sweep_html(&page))
+        .with_context(|| format!("writing {}", index.display()))?;
+    let json = dir.join("sweep.json");
+    std::fs::write(&json, serde_json::to_string_pretty(summary)? + "\n")
+        .with_context(|| format!("writing {}", json.display()))?;
+    eprintln!("sweep page: {}", index.display());
+    Ok(())
+}
+
 /// The human summary on stderr, shared by `sweep` and `merge`.
 pub fn print_summary(summary: &SweepJson, name: &str) {
     let covered = summary
@@ -573,9 +622,12 @@ pub fn sweep(a: SweepArgs) -> Result<i32, Failure> {
     }
     if let Some(shard) = a.shard {
         summary.shard = Some(shard);
-        summary.results = Some(lines);
+        summary.results = Some(lines.clone());
     }
     print_summary(&summary, &label);
+    if let Some(dir) = &a.out {
+        write_page(dir, &summary, &lines)?;
+    }
     if a.json {
         println!("{}", serde_json::to_string(&summary)?);
     }

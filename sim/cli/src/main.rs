@@ -67,6 +67,9 @@ enum Command {
         /// Print one JSON object on stdout.
         #[arg(long)]
         json: bool,
+        /// Write the merged sweep's page and JSON into this directory.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
     /// The scenario catalogue, one line a scenario.
     List {
@@ -108,7 +111,7 @@ fn main() -> ExitCode {
         Command::Check { paths, jobs } => cmd_check::check(&paths, jobs),
         Command::Shrink(a) => cmd_shrink::shrink(a),
         Command::Export(a) => cmd_export::export(a),
-        Command::Merge { shards, json } => cmd_merge::merge(&shards, json),
+        Command::Merge { shards, json, out } => cmd_merge::merge(&shards, json, out.as_deref()),
         Command::List { dir } => cmd_list::list(&dir),
         Command::Explain { scenario } => cmd_explain::explain(&scenario),
     });

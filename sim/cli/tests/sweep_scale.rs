@@ -217,3 +217,25 @@ fn exit_zero_reports_failures_in_the_output_but_exits_0() {
     assert_eq!(json(&out)["failed"], 3);
     assert_eq!(json(&out)["exit_code"], 1, "the verdict stays in the JSON");
 }
+
+#[test]
+fn a_sweep_writes_its_page_with_groups_and_the_time_to_violation_histogram() {
+    let dir = scratch_dir("page");
+    let out = dir.join("sweep");
+    let (code, _, err) = dsim(&[
+        "sweep",
+        NO_WRITEBACK,
+        "--seeds",
+        "1..24",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{err}");
+    let html = std::fs::read_to_string(out.join("index.html")).expect("index.html");
+    assert!(html.contains("Failures by signature"), "{html}");
+    assert!(html.contains(&format!("dsim run {NO_WRITEBACK} --seed")));
+    assert!(html.contains("id=\"time-to-violation\"") && html.contains("<rect"));
+    assert!(!html.contains("<script"), "self-contained, no scripts");
+    let v = json(&std::fs::read_to_string(out.join("sweep.json")).unwrap());
+    assert_eq!(v["runs"], 24);
+}

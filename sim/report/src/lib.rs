@@ -6,12 +6,14 @@
 //! messages involved, highlighted), and draws: the timeline of roles and faults, the
 //! Lamport diagram around the first violation, latency and throughput, and the model's
 //! own metrics. `dsim report <dir>` redraws everything from `run.json` alone.
-//! docs/reports.md describes each file and figure.
+//! docs/reports.md describes each file and figure. A sweep gets a page of its own
+//! (`sweep`): failures by signature and a histogram of time to violation.
 
 pub mod data;
 pub mod focus;
 mod page;
 pub mod plot;
+pub mod sweep;
 pub mod windows;
 
 use std::path::{Path, PathBuf};
