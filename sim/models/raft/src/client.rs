@@ -123,7 +123,7 @@ impl Client {
                 self.guess = (self.guess + 1) % self.s.servers.len();
                 self.think(ctx);
             }
-            Timer::Raft(_) | Timer::Reconfigure => {}
+            Timer::Raft(_) | Timer::Reconfigure | Timer::ScriptedChange(_) => {}
         }
     }
 

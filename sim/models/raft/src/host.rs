@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 
 use dsim_core::{Ctx, IoDone, NodeId, Observation, OpId};
 
+use crate::admin::Change;
 use crate::env::CtxEnv;
 use crate::kv::{KvCmd, KvOp, KvResult, KvStore};
 use crate::log::{Index, Payload};
@@ -73,7 +74,11 @@ impl Server {
         match msg {
             Msg::Raft(m) => self.raft.on_message(&mut CtxEnv::new(ctx), from, m),
             Msg::Request { req, op } => self.on_request(ctx, from, req, op),
-            Msg::Reconfigure { req } => self.on_reconfigure(ctx, from, req),
+            Msg::Reconfigure { req, change: None } => self.on_reconfigure(ctx, from, req),
+            Msg::Reconfigure {
+                req,
+                change: Some(change),
+            } => self.on_scripted_change(ctx, from, req, change),
             Msg::Reply { .. } | Msg::Redirect { .. } => {}
         }
         self.drain(ctx);
@@ -179,6 +184,44 @@ impl Server {
                 },
             ),
             Err(e) => ctx.note("raft-config-refused", format!("{e:?}")),
+        }
+    }
+
+    /// A scripted change (`reconfigure_script`): the leader adds or removes the named
+    /// server, if that is a change of its current configuration.
+    fn on_scripted_change(
+        &mut self,
+        ctx: &mut Ctx<'_, RaftNode>,
+        from: NodeId,
+        req: u64,
+        change: Change,
+    ) {
+        if !self.raft.is_leader() {
+            return;
+        }
+        let mut next = self.raft.config().to_vec();
+        match change {
+            Change::Add(s) if !next.contains(&s) => {
+                next.push(s);
+                next.sort();
+            }
+            Change::Remove(s) if next.contains(&s) => next.retain(|v| *v != s),
+            _ => {
+                return ctx.note(
+                    "raft-config-refused",
+                    format!("{change:?}: no change to voters {:?}", next),
+                )
+            }
+        }
+        match self.raft.propose_config(&mut CtxEnv::new(ctx), next) {
+            Ok(_) => ctx.send(
+                from,
+                Msg::Reply {
+                    req,
+                    result: KvResult::Written,
+                },
+            ),
+            Err(e) => ctx.note("raft-config-refused", format!("{change:?}: {e:?}")),
         }
     }
 

@@ -115,6 +115,12 @@ pub struct RaftModelConfig {
     /// Bug switch (Ongaro, raft-dev 2015, "bug in single-server membership changes"): a
     /// new leader changes the configuration before it has committed an entry of its term.
     pub single_server_change_without_noop: bool,
+    /// Scripted membership changes (with `reconfigure = "single-server"`): instead of a
+    /// change every `reconfigure_interval`, the admin asks, at each `at`, that the leader
+    /// add or remove the named server, e.g.
+    /// `[{ at = "1s", add = "server-5" }, { at = "2s", remove = "server-4" }]`. Lets a
+    /// scenario replay a known interleaving, such as the raft-dev 2015 one.
+    pub reconfigure_script: Vec<admin::ScriptedChange>,
 }
 
 impl Default for RaftModelConfig {
@@ -145,6 +151,7 @@ impl Default for RaftModelConfig {
             reconfigure_interval: Duration::from_ms(500),
             reconfigure_stop: Duration(0),
             single_server_change_without_noop: false,
+            reconfigure_script: Vec::new(),
         }
     }
 }
@@ -153,6 +160,7 @@ pub const MAX_SERVERS: u32 = 15;
 pub const MAX_CLIENTS: u32 = 256;
 pub const MAX_KEYS: u32 = 1024;
 pub const MAX_ENTRIES_PER_APPEND: u32 = 4096;
+pub const MAX_SCRIPTED_CHANGES: usize = 64;
 
 /// The model, built from a validated configuration.
 #[derive(Clone, Debug)]
@@ -276,6 +284,32 @@ impl RaftModel {
                 ));
             }
         }
+        if !cfg.reconfigure_script.is_empty() {
+            if cfg.reconfigure != Reconfigure::SingleServer {
+                return Err(refuse(
+                    "reconfigure_script",
+                    "scripted changes are single-server changes".into(),
+                    Some("reconfigure = \"single-server\""),
+                ));
+            }
+            if cfg.reconfigure_script.len() > MAX_SCRIPTED_CHANGES {
+                return Err(refuse(
+                    "reconfigure_script",
+                    format!("at most {MAX_SCRIPTED_CHANGES} scripted changes"),
+                    None,
+                ));
+            }
+            let total = cfg.servers + cfg.spare_servers;
+            for c in &cfg.reconfigure_script {
+                c.server(total).map_err(|msg| {
+                    refuse(
+                        "reconfigure_script",
+                        msg,
+                        Some("{ at = \"1s\", add = \"server-5\" }"),
+                    )
+                })?;
+            }
+        }
         Ok(RaftModel { cfg })
     }
 
@@ -293,6 +327,16 @@ impl RaftModel {
     fn admin_id(&self) -> Option<NodeId> {
         (self.cfg.reconfigure != Reconfigure::None)
             .then(|| NodeId(self.first_client() + self.cfg.clients))
+    }
+
+    /// The validated `reconfigure_script`, as (time, change).
+    fn script(&self) -> Vec<(u64, admin::Change)> {
+        let total = self.cfg.servers + self.cfg.spare_servers;
+        self.cfg
+            .reconfigure_script
+            .iter()
+            .filter_map(|c| c.server(total).ok().map(|ch| (c.at.0, ch)))
+            .collect()
     }
 
     pub fn server_ids(&self) -> Vec<NodeId> {
@@ -354,9 +398,11 @@ pub enum Msg {
         req: u64,
         hint: Option<NodeId>,
     },
-    /// Admin → server: change the membership by one server (thesis §4.1).
+    /// Admin → server: change the membership by one server (thesis §4.1): the one
+    /// `change` names, or (`None`) one the leader picks.
     Reconfigure {
         req: u64,
+        change: Option<admin::Change>,
     },
 }
 
@@ -383,6 +429,8 @@ pub enum Timer {
     Retry(u64),
     /// The admin's next membership change.
     Reconfigure,
+    /// The admin's scripted change number k (`reconfigure_script`).
+    ScriptedChange(usize),
 }
 
 impl From<RaftTimer> for Timer {
@@ -481,6 +529,7 @@ impl Model for RaftModel {
                 self.all_server_ids(),
                 self.cfg.reconfigure_interval.0,
                 self.cfg.reconfigure_stop.0,
+                self.script(),
             ))
         } else {
             RaftNode::Client(Client::new(self.client_settings()))

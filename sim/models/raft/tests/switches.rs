@@ -113,6 +113,56 @@ fn leases_read_stale_values_when_clocks_drift_beyond_the_bound() {
     assert!(all_valid(&read_index));
 }
 
+/// Ongaro, raft-dev, July 2015, "bug in single-server membership changes" (the "one add,
+/// one remove" case): a new leader that changes the configuration before an entry of its
+/// term commits lets C+5 and C−4 — one server from C each, two from each other — commit
+/// and elect with disjoint majorities; the later leader lacks a committed entry, and a
+/// different entry is applied at its index.
+#[test]
+fn membership_change_without_noop_rule_loses_a_committed_entry() {
+    let s = scenario("membership-no-noop.toml");
+    let bug = sweep(&s, 1..=10, |_| {});
+    assert!(
+        fired(&bug, "leader-completeness") > 0,
+        "the raft-dev interleaving never reproduced"
+    );
+    assert!(fired(&bug, "state-machine-safety") > 0);
+    let fixed = sweep(&s, 1..=60, |c| c.single_server_change_without_noop = false);
+    assert!(all_valid(&fixed), "the no-op rule must keep it safe");
+    // The shipped fixed twin is the same scenario with the rule on, and it is quiet
+    // because the rule refuses the second change (not because the script missed).
+    let twin = scenario("membership-no-noop-fixed.toml");
+    let mut cfg: RaftModelConfig = twin.model_config().expect("model config");
+    assert!(!cfg.single_server_change_without_noop);
+    cfg.single_server_change_without_noop = true;
+    assert_eq!(
+        cfg,
+        s.model_config::<RaftModelConfig>().expect("model config"),
+        "the fixed twin differs from the buggy scenario only by the switch"
+    );
+    let model = RaftModel::new(twin.model_config().expect("model config")).expect("valid");
+    for seed in 1..=20 {
+        let r = run(
+            &model,
+            &twin.run,
+            seed,
+            RunOptions {
+                record: true,
+                ..RunOptions::default()
+            },
+        )
+        .expect("runs");
+        assert_eq!(r.verdict, Verdict::Valid, "seed {seed}: {:?}", r.violations);
+        assert!(
+            r.notes
+                .iter()
+                .any(|n| n.kind == "raft-config-refused"
+                    && n.detail.contains("NoEntryCommittedInTerm")),
+            "seed {seed}: the early change was not refused by the rule"
+        );
+    }
+}
+
 /// The correct configuration under a random nemesis: the scenario shipped as valid.
 #[test]
 fn the_five_server_nemesis_scenario_is_safe() {
@@ -175,9 +225,50 @@ fn bad_config_names_the_key() {
             },
             "lease_drift_bound_ppm",
         ),
+        (
+            RaftModelConfig {
+                reconfigure_script: vec![script(1000, Some("server-5"), None)],
+                ..Default::default()
+            },
+            "reconfigure_script",
+        ),
+        (
+            RaftModelConfig {
+                reconfigure: dsim_raft::Reconfigure::SingleServer,
+                spare_servers: 1,
+                reconfigure_script: vec![script(1000, Some("server-9"), None)],
+                ..Default::default()
+            },
+            "reconfigure_script",
+        ),
+        (
+            RaftModelConfig {
+                reconfigure: dsim_raft::Reconfigure::SingleServer,
+                spare_servers: 1,
+                reconfigure_script: vec![script(1000, Some("server-4"), Some("server-1"))],
+                ..Default::default()
+            },
+            "reconfigure_script",
+        ),
+        (
+            RaftModelConfig {
+                reconfigure: dsim_raft::Reconfigure::SingleServer,
+                reconfigure_script: vec![script(1000, None, Some("client-1"))],
+                ..Default::default()
+            },
+            "reconfigure_script",
+        ),
     ];
     for (cfg, key) in bad {
         let e = RaftModel::new(cfg).expect_err(key);
         assert_eq!(e.key, key);
+    }
+}
+
+fn script(at_ms: u64, add: Option<&str>, remove: Option<&str>) -> dsim_raft::admin::ScriptedChange {
+    dsim_raft::admin::ScriptedChange {
+        at: dsim_core::units::Duration::from_ms(at_ms),
+        add: add.map(str::to_string),
+        remove: remove.map(str::to_string),
     }
 }

@@ -1,15 +1,18 @@
 //! What is checked in a zookeeper run, and why.
 //!
-//! ZAB's properties (Junqueira, Reed & Serafini 2011, §III "Zab guarantees"; the
-//! `Zab.tla` specification in apache/zookeeper `zookeeper-specifications/`):
+//! ZAB's properties (Junqueira, Reed & Serafini, DSN 2011; as invariants in
+//! `zookeeper-specifications/protocol-spec/Zab.tla` in apache/zookeeper: `Leadership1/2`,
+//! `PrefixConsistency`, `Integrity`, `Agreement`, `TotalOrder`, primary order):
 //! - `one-leader-per-epoch` (always): at most one server establishes itself as leader of
 //!   a given epoch.
 //! - `agreement` (always): servers' committed histories are prefixes of one another:
 //!   no two servers commit different transactions with the same zxid, a server never
 //!   skips a transaction others committed, and never commits one (between committed
 //!   zxids) that others skipped. This is the "zxid prefix agreement" that
-//!   ZOOKEEPER-1154 and ZOOKEEPER-3911/4643 break.
-//! - `primary-order` (always): each server commits in strictly increasing zxid order.
+//!   ZOOKEEPER-1154 and ZOOKEEPER-4643/4646 break (`PrefixConsistency`, `Agreement`).
+//! - `primary-order` (always): each server commits in strictly increasing zxid order (a
+//!   per-server consequence of `TotalOrder` and global primary order; weaker than the
+//!   spec's primary-order invariants, which also track what each leader broadcast).
 //! - `integrity` (always): a server commits only transactions a leader proposed.
 //! - `leader-elected` (eventually) and `election-settles` (always, bounded: while a
 //!   quorum of servers is up, none stays without a serving leader longer than

@@ -75,7 +75,8 @@ pub struct ZkConfig {
     pub election_bound: Duration,
     /// ZOOKEEPER-1154 (see `server::ZabBugs`).
     pub diff_without_trunc: bool,
-    /// ZOOKEEPER-3911 / ZOOKEEPER-4643 (see `server::ZabBugs`).
+    /// ZOOKEEPER-4643 / ZOOKEEPER-4646, the window left by the ZOOKEEPER-3911 fix (see
+    /// `server::ZabBugs`).
     pub ack_newleader_before_sync_durable: bool,
     /// ZOOKEEPER-1419 (see `zxid::vote_beats`).
     pub non_transitive_vote_order: bool,

@@ -2,7 +2,7 @@
 //! leader and each follower (a FIFO channel, as ZooKeeper's TCP connections are), and the
 //! client protocol.
 //!
-//! ZAB assumes FIFO links (Junqueira et al. 2011, §II). The simulated network reorders and
+//! ZAB assumes FIFO, prefix-complete links (Junqueira et al., DSN 2011). The simulated network reorders and
 //! may drop, so every ZAB message travels as `Peer { conn, seq }`: the receiver delivers
 //! a connection's messages in `seq` order and waits at a gap; a lost message stalls the
 //! link until a timeout tears it down, as a broken TCP connection would.

@@ -2,15 +2,18 @@
 //!
 //! A zxid is the pair (epoch, counter): the epoch of the leader that proposed the
 //! transaction and its position in that epoch (Junqueira, Reed & Serafini, "Zab:
-//! High-performance broadcast for primary-backup systems", DSN 2011, §III; ZooKeeper packs
+//! High-performance broadcast for primary-backup systems", DSN 2011; ZooKeeper packs
 //! them into the high and low 32 bits of one 64-bit number). Zxids order transactions
 //! totally: first by epoch, then by counter.
 //!
 //! Fast Leader Election orders votes by (peer epoch, zxid, server id), lexicographically
-//! (`FastLeaderElection.totalOrderPredicate`). ZOOKEEPER-1419 ("Leader election never
-//! settles for a 5-node cluster") was a version of that comparison that forgot to require
-//! equal epochs before comparing zxid and server id, which made it non-transitive: two
-//! servers could each prefer the other's vote and swap forever. [`vote_beats`] models both.
+//! (`FastLeaderElection.totalOrderPredicate`; `TotalOrderPredicate` in
+//! `zookeeper-specifications/system-spec/zk-3.7/FastLeaderElection.tla`). ZOOKEEPER-1419
+//! ("Leader election never settles for a 5-node cluster") was the 3.4.0-3.4.3 form of that
+//! predicate: its third clause (same zxid, higher sid) did not require equal epochs, which
+//! made it non-transitive, so two servers could each prefer the other's vote and swap
+//! forever. Fixed in 3.4.4 and 3.5.0 by nesting both tie-breaks under the equal-epoch
+//! test. [`vote_beats`] models both.
 
 use std::fmt;
 
@@ -68,10 +71,11 @@ impl fmt::Display for Vote {
 
 /// True when `new` should replace `cur` as this server's proposal.
 ///
-/// Correct order (ZooKeeper 3.4.4 and later): lexicographic on (peer_epoch, zxid, sid).
-/// With `non_transitive` (ZOOKEEPER-1419): the tie-break on zxid and sid is applied
-/// without first requiring equal epochs, so a vote with a lower epoch but an equal zxid
-/// and higher sid beats one with a higher epoch, while the latter also beats the former.
+/// Correct order (ZooKeeper 3.4.4 / 3.5.0 and later): lexicographic on (peer_epoch, zxid,
+/// sid). With `non_transitive` (ZOOKEEPER-1419, the predicate of 3.4.0-3.4.3): "higher
+/// epoch, or equal epoch and higher zxid, or equal zxid and higher sid"; the last clause
+/// ignores the epochs, so a vote with a lower epoch but an equal zxid and higher sid beats
+/// one with a higher epoch, while the latter also beats the former.
 pub fn vote_beats(new: &Vote, cur: &Vote, non_transitive: bool) -> bool {
     if non_transitive {
         new.peer_epoch > cur.peer_epoch

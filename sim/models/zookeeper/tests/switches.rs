@@ -47,8 +47,9 @@ fn zk1154_diff_without_trunc_resurrects_uncommitted_txns() {
     assert_quiet(&off);
 }
 
-/// ZOOKEEPER-3911 / ZOOKEEPER-4643: a NEWLEADER ack before the synced txns are durable
-/// loses committed transactions after crashes.
+/// ZOOKEEPER-4643 / ZOOKEEPER-4646 (the window left by the ZOOKEEPER-3911 fix): a
+/// follower that writes `currentEpoch` and acks NEWLEADER before the synced txns are
+/// durable loses committed transactions after crashes.
 #[test]
 fn zk3911_ack_before_durable_loses_committed_txns() {
     let (on, off) = both_ways(

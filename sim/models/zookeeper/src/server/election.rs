@@ -1,5 +1,5 @@
-//! Fast Leader Election (ZooKeeper's `FastLeaderElection`; Medeiros 2012, §3.1; the
-//! `FastLeaderElection.tla` spec in apache/zookeeper `zookeeper-specifications/`).
+//! Fast Leader Election (ZooKeeper's `FastLeaderElection`; Medeiros 2012; the spec
+//! `zookeeper-specifications/system-spec/zk-3.7/FastLeaderElection.tla` in apache/zookeeper).
 //!
 //! A LOOKING server bumps its logical clock (election epoch), votes for itself with
 //! (currentEpoch, last zxid, sid) and sends notifications to every server. On a

@@ -2,8 +2,9 @@
 //!
 //! It opens a link to the leader it elected (FOLLOWERINFO), makes the new epoch durable
 //! as `acceptedEpoch` before ACKEPOCH, applies the leader's TRUNC/DIFF/SNAP, makes the
-//! synchronized history and `currentEpoch` durable and only then acknowledges NEWLEADER
-//! (the fix of ZOOKEEPER-3911/4643; the bug switch acknowledges first), starts serving at
+//! synchronized history durable, then `currentEpoch`, and only then acknowledges NEWLEADER
+//! (the order ZOOKEEPER-4785 and the 4643/4646 fixes settled on; the bug switch writes the
+//! epoch and acknowledges first, as 3.6.3-3.9.1 did after ZOOKEEPER-3911), starts serving at
 //! UPTODATE, and then logs, fsyncs and acknowledges each proposal and applies each
 //! commit. A leader silent for `syncLimit` ticks (or a sync not done within `initLimit`)
 //! sends it back to LOOKING.
@@ -14,6 +15,7 @@ use dsim_core::{NodeId, Rng};
 
 use crate::env::ZkEnv;
 use crate::msg::{PeerMsg, ZkMsg};
+use crate::zxid::Zxid;
 
 use super::storage::Entry;
 use super::{AfterSync, Role, ZkServer};
@@ -190,31 +192,47 @@ impl ZkServer {
                 }
                 let bug = self.cfg.bugs.ack_newleader_before_sync_durable;
                 if bug {
-                    // ZOOKEEPER-3911/4643: the synced txns are queued for asynchronous
-                    // logging; only the epoch is written now.
+                    // ZOOKEEPER-4643/4646 (the code after the ZOOKEEPER-3911 fix, 3.6.3 to
+                    // 3.9.1): the synced txns are queued for asynchronous logging; only
+                    // the epoch is written before the ack.
                     self.hold_writes = true;
                 }
+                // The leader's outstanding proposals come with the sync: they still need
+                // this follower's ACK, after the NEWLEADER ack, once durable.
+                let mut acks = Vec::new();
                 for (zxid, txn) in txns {
                     if zxid > self.last_zxid() {
                         self.append(env, Entry { zxid, txn });
-                        // The leader's outstanding proposals come with the sync: they
-                        // still need this follower's ACK once durable.
                         if zxid > commit_upto {
-                            self.to_ack.push(zxid);
+                            acks.push(zxid);
                         }
                     }
                 }
                 self.commit_upto(env, commit_upto);
-                self.current_epoch = new_epoch;
-                self.persist_epochs(env);
                 let gen = self.role_gen;
-                self.fsync(
-                    env,
-                    AfterSync::AckNewLeader {
-                        gen,
-                        epoch: new_epoch,
-                    },
-                );
+                if bug {
+                    self.current_epoch = new_epoch;
+                    self.persist_epochs(env);
+                    self.fsync(
+                        env,
+                        AfterSync::AckNewLeader {
+                            gen,
+                            epoch: new_epoch,
+                            acks,
+                        },
+                    );
+                } else {
+                    // The fix: the synced txns are durable before `currentEpoch` is
+                    // written, and both before the NEWLEADER ack.
+                    self.fsync(
+                        env,
+                        AfterSync::SyncedTxnsDurable {
+                            gen,
+                            epoch: new_epoch,
+                            acks,
+                        },
+                    );
+                }
             }
             PeerMsg::UpToDate { commit_upto } => {
                 self.commit_upto(env, commit_upto);
@@ -255,10 +273,31 @@ impl ZkServer {
         self.follower_send(env, body);
     }
 
-    /// NEWLEADER's durable part is done: acknowledge. With the bug, the synced
-    /// transactions are only now written to the log.
-    pub(crate) fn follower_ack_newleader(&mut self, env: &mut impl ZkEnv, epoch: u32) {
+    /// The synced transactions are on disk: make `currentEpoch` durable, then ack.
+    pub(crate) fn follower_synced_txns_durable(
+        &mut self,
+        env: &mut impl ZkEnv,
+        epoch: u32,
+        acks: Vec<Zxid>,
+    ) {
+        self.current_epoch = epoch;
+        self.persist_epochs(env);
+        let gen = self.role_gen;
+        self.fsync(env, AfterSync::AckNewLeader { gen, epoch, acks });
+    }
+
+    /// NEWLEADER's durable part is done: acknowledge it, then queue the ACKs of the
+    /// proposals that came with the sync (sent once durable, after this one, as
+    /// ZOOKEEPER-4685 requires). With the bug, the synced transactions are only now
+    /// written to the log.
+    pub(crate) fn follower_ack_newleader(
+        &mut self,
+        env: &mut impl ZkEnv,
+        epoch: u32,
+        acks: Vec<Zxid>,
+    ) {
         self.follower_send(env, PeerMsg::AckNewLeader { epoch });
+        self.to_ack.extend(acks);
         if self.hold_writes {
             self.hold_writes = false;
             self.write_pending(env);

@@ -1,5 +1,6 @@
-//! The leader's side of Zab (Junqueira et al. 2011, §IV; ZooKeeper's `Leader` and
-//! `LearnerHandler`).
+//! The leader's side of Zab (the discovery, synchronization and broadcast phases of
+//! Junqueira et al., DSN 2011, as ZooKeeper's `Leader` and `LearnerHandler` implement
+//! them).
 //!
 //! 1. Discovery: collect FOLLOWERINFO (accepted epochs) from a quorum, pick the new epoch
 //!    `max + 1`, make it durable as `acceptedEpoch`, send LEADERINFO, collect ACKEPOCH from
@@ -235,7 +236,8 @@ impl ZkServer {
                 ),
                 None => {
                     // The follower holds a zxid this leader never logged: a transaction of
-                    // an old epoch that was never committed. Cut it off first.
+                    // an old epoch that was never committed. Cut it off first (TRUNC to the
+                    // previous proposal's zxid: the ZOOKEEPER-1154 fix in LearnerHandler).
                     let i = self.log.iter().take_while(|e| e.zxid < peer_last).count();
                     let prev = if i == 0 {
                         self.base_zxid

@@ -38,17 +38,28 @@ pub use leader::Leader;
 /// The historic bugs a server can be built with (all off = correct behaviour).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ZabBugs {
-    /// ZOOKEEPER-1154: when a follower's last zxid is not in the leader's log (it holds a
-    /// transaction of an old epoch that was never committed), the leader sends a DIFF
-    /// from the closest earlier zxid without a TRUNC first, and the follower keeps (and
-    /// applies) the old leader's uncommitted transaction.
+    /// ZOOKEEPER-1154 ("Data inconsistency when the node(s) with the highest zxid is not
+    /// present at the time of leader election"; fixed in 3.3.4 and 3.4.0 together with
+    /// ZOOKEEPER-1156). `LearnerHandler` sent a DIFF whenever the follower's last zxid lay
+    /// between the leader's min and max committed-log zxids, even when the leader had
+    /// never logged that zxid (an old leader's uncommitted proposal); the fix sends TRUNC
+    /// to the last zxid both share first. With the switch the leader skips that TRUNC, and
+    /// the follower keeps (and applies) the old leader's uncommitted transaction.
     pub diff_without_trunc: bool,
-    /// ZOOKEEPER-3911 / ZOOKEEPER-4643: a follower records the new `currentEpoch` durably
-    /// and acknowledges NEWLEADER before the transactions of the synchronization are on
-    /// disk (they are logged asynchronously afterwards). A crash in between loses
-    /// committed transactions, and the server's higher epoch can make it the next leader.
+    /// ZOOKEEPER-4643 ("Committed txns lost when follower crashes after updating
+    /// currentEpoch") and ZOOKEEPER-4646 (the same after replying the NEWLEADER ack but
+    /// before the txns reach disk). After the ZOOKEEPER-3911 fix (3.5.10, 3.6.3, 3.7.0)
+    /// `Learner.syncWithLeader` handled NEWLEADER by writing `currentEpoch`, queuing the
+    /// synced txns for asynchronous logging, then acknowledging; a crash before they were
+    /// on disk loses them, and the follower's higher `currentEpoch` wins the next
+    /// election over servers that hold them. Closed by ZOOKEEPER-4785 (3.8.5, 3.9.2: log
+    /// and flush the txns, then the epoch, then the ack) and the 3.9.3 rework that cites
+    /// 4643/4646. With the switch the follower makes the epoch durable and acknowledges
+    /// first, and writes the synced txns after the acknowledgement.
     pub ack_newleader_before_sync_durable: bool,
-    /// ZOOKEEPER-1419: the non-transitive vote comparison of FLE.
+    /// ZOOKEEPER-1419 ("Leader election never settles for a 5-node cluster"; in 3.4.0 to
+    /// 3.4.3, fixed in 3.4.4 and 3.5.0): the non-transitive vote comparison of FLE (see
+    /// `zxid::vote_beats`).
     pub non_transitive_vote_order: bool,
 }
 
@@ -100,10 +111,19 @@ pub enum Role {
 #[derive(Clone, Debug)]
 enum AfterSync {
     Nothing,
-    /// Follower: acknowledge NEWLEADER of this epoch (role generation checked).
+    /// Follower: the synced transactions are durable; now write `currentEpoch`, then
+    /// acknowledge NEWLEADER (the order of the ZOOKEEPER-4643/4646 fix, ZOOKEEPER-4785).
+    SyncedTxnsDurable {
+        gen: u64,
+        epoch: u32,
+        acks: Vec<Zxid>,
+    },
+    /// Follower: acknowledge NEWLEADER of this epoch (role generation checked), then the
+    /// leader's outstanding proposals that came with the sync (`acks`).
     AckNewLeader {
         gen: u64,
         epoch: u32,
+        acks: Vec<Zxid>,
     },
     /// Follower: acknowledge the new epoch (ACKEPOCH) after `acceptedEpoch` is durable.
     AckEpoch {
@@ -127,7 +147,7 @@ pub struct ZkServer {
     pub log: Vec<Entry>,
     /// End offsets in `zk/log` of the entries written so far (`offsets.len()` entries).
     offsets: Vec<usize>,
-    /// Bug 3911/4643: entries are not written to disk while this is set.
+    /// Bug 4643/4646: entries are not written to disk while this is set.
     hold_writes: bool,
     /// Entries `[0, commit_idx)` are known committed.
     pub commit_idx: usize,
@@ -390,8 +410,11 @@ impl ZkServer {
         }
         match after {
             AfterSync::Nothing => {}
-            AfterSync::AckNewLeader { gen, epoch } if gen == self.role_gen => {
-                self.follower_ack_newleader(env, epoch)
+            AfterSync::SyncedTxnsDurable { gen, epoch, acks } if gen == self.role_gen => {
+                self.follower_synced_txns_durable(env, epoch, acks)
+            }
+            AfterSync::AckNewLeader { gen, epoch, acks } if gen == self.role_gen => {
+                self.follower_ack_newleader(env, epoch, acks)
             }
             AfterSync::AckEpoch { gen } if gen == self.role_gen => self.follower_ack_epoch(env),
             AfterSync::LeaderEpochDurable { gen } if gen == self.role_gen => {
@@ -431,7 +454,7 @@ impl ZkServer {
         self.write_pending(env);
     }
 
-    /// Writes every entry not yet on disk, unless writes are held (bug 3911/4643).
+    /// Writes every entry not yet on disk, unless writes are held (bug 4643/4646).
     pub(crate) fn write_pending(&mut self, env: &mut impl ZkEnv) {
         if self.hold_writes {
             return;
