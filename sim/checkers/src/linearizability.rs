@@ -141,6 +141,24 @@ impl Verdict {
     pub fn is_linearizable(&self) -> bool {
         matches!(self, Verdict::Linearizable)
     }
+
+    /// The ops a failed search names (the one it got stuck on, then the candidates it
+    /// tried), for reports; empty otherwise.
+    pub fn named_ops(&self) -> Vec<u64> {
+        match self {
+            Verdict::NotLinearizable(e) => std::iter::once(e.stuck.id)
+                .chain(e.candidates.iter().map(|c| c.op.id))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Why the search gave up, in words, with the setting that raises its budget.
+    pub fn gave_up(steps: u64) -> String {
+        format!(
+            "the linearizability search gave up after {steps} steps (raise [limits] checker_budget)"
+        )
+    }
 }
 
 /// One operation, rendered for a report.

@@ -1,8 +1,10 @@
 //! Regression tests for what an audit of inputs, faults and determinism found: each was a
 //! crash, a hang, a wrong verdict or a silent no-op, and each is pinned here.
 
+mod common;
+use common::*;
+
 use std::path::PathBuf;
-use std::process::Command;
 
 fn scratch(name: &str, text: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("dsim-audit-{}-{name}", std::process::id()));
@@ -10,27 +12,6 @@ fn scratch(name: &str, text: &str) -> PathBuf {
     let path = dir.join(format!("{name}.toml"));
     std::fs::write(&path, text).expect("scenario written");
     path
-}
-
-fn dsim(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_dsim"))
-        .args(args)
-        .output()
-        .expect("dsim runs");
-    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    assert!(
-        !stderr.contains("thread '"),
-        "dsim itself panicked: {stderr}"
-    );
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).to_string(),
-        stderr,
-    )
-}
-
-fn json(out: &str) -> serde_json::Value {
-    serde_json::from_str(out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
 }
 
 const QUORUM: &str = r#"

@@ -1,22 +1,12 @@
 //! `dsim export`: Chrome trace JSON that Perfetto opens, and ShiViz logs whose vector
 //! clocks are consistent.
 
+mod common;
+use common::*;
+
 use std::collections::BTreeMap;
-use std::process::Command;
 
 const SLOPPY: &str = "../../scenarios/quorum/nwr-sloppy.toml";
-
-fn dsim(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_dsim"))
-        .args(args)
-        .output()
-        .expect("dsim runs");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).to_string(),
-        String::from_utf8_lossy(&out.stderr).to_string(),
-    )
-}
 
 #[test]
 fn chrome_trace_has_a_track_per_node_spans_and_message_flows() {

@@ -1,26 +1,10 @@
 //! `dsim shrink`: a failing seed becomes a smaller scenario that fails the same way.
 
-use std::process::Command;
+mod common;
+use common::*;
 
 const NO_WRITEBACK: &str = "../../scenarios/quorum/nwr-no-writeback.toml";
 const STRICT: &str = "../../scenarios/quorum/nwr-strict.toml";
-
-fn dsim(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_dsim"))
-        .args(args)
-        .output()
-        .expect("dsim runs");
-    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    assert!(
-        !stderr.contains("thread '"),
-        "dsim itself panicked: {stderr}"
-    );
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).to_string(),
-        stderr,
-    )
-}
 
 fn first_failing_seed(scenario: &str) -> u64 {
     let (_, out, _) = dsim(&["sweep", scenario, "--seeds", "1..40", "--json"]);

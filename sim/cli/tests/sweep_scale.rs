@@ -1,32 +1,13 @@
 //! Sweeps at scale: `--shard I/N` + `dsim merge` give exactly one sweep's summary;
 //! `--time-budget` stops cleanly with what it covered; failures are grouped by signature.
 
+mod common;
+use common::*;
+
 use std::path::PathBuf;
-use std::process::Command;
 
 const SLOPPY: &str = "../../scenarios/quorum/nwr-sloppy.toml";
 const NO_WRITEBACK: &str = "../../scenarios/quorum/nwr-no-writeback.toml";
-
-fn dsim(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_dsim"))
-        .args(args)
-        .output()
-        .expect("dsim runs");
-    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    assert!(
-        !stderr.contains("thread '"),
-        "dsim itself panicked: {stderr}"
-    );
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).to_string(),
-        stderr,
-    )
-}
-
-fn json(out: &str) -> serde_json::Value {
-    serde_json::from_str(out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
-}
 
 fn scratch_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("dsim-shards-{}-{name}", std::process::id()));

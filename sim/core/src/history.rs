@@ -110,6 +110,18 @@ impl<C, R> History<C, R> {
         self.ops.get(id.0 as usize)
     }
 
+    /// The clients that invoked `ops` (op numbers, as checkers name them), sorted, once
+    /// each: the nodes a history violation is about.
+    pub fn clients_of(&self, ops: impl IntoIterator<Item = u64>) -> Vec<NodeId> {
+        let mut out: Vec<NodeId> = ops
+            .into_iter()
+            .filter_map(|id| self.get(OpId(id)).map(|o| o.client))
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
     pub fn len(&self) -> usize {
         self.ops.len()
     }

@@ -21,9 +21,7 @@ use dsim_checkers::{
 use dsim_core::units::format_ns;
 use std::collections::BTreeMap;
 
-use dsim_core::{
-    Catalogue, CheckInfo, CheckResult, History, Invariant, NodeId, OpId, Outcome, View,
-};
+use dsim_core::{Catalogue, CheckInfo, CheckResult, History, Invariant, NodeId, Outcome, View};
 
 use crate::msg::Tag;
 use crate::replica::durable_state;
@@ -253,29 +251,21 @@ pub fn to_operations(
 
 fn linearizable(model: &Quorum, history: &History<QCall, QRet>, budget: u64) -> CheckResult {
     let ops = to_operations(model, history);
-    match check_partitioned(&Register, &ops, budget) {
+    let verdict = check_partitioned(&Register, &ops, budget);
+    match verdict {
         Verdict::Linearizable => CheckResult::Valid,
-        Verdict::NotLinearizable(e) => {
+        Verdict::NotLinearizable(ref e) => {
             // The clients of the op that could not be placed and of the candidates.
-            let named = std::iter::once(e.stuck.id).chain(e.candidates.iter().map(|c| c.op.id));
-            let nodes = clients_of(history, named);
-            CheckResult::Invalid { detail: e.to_string(), nodes }
+            let nodes = history.clients_of(verdict.named_ops());
+            CheckResult::Invalid {
+                detail: e.to_string(),
+                nodes,
+            }
         }
         Verdict::Unknown { steps } => CheckResult::Unknown {
-            detail: format!("the linearizability search gave up after {steps} steps (raise [limits] checker_budget)"),
+            detail: Verdict::gave_up(steps),
         },
     }
-}
-
-/// The clients that issued these ops, sorted, once each.
-fn clients_of(history: &History<QCall, QRet>, ops: impl IntoIterator<Item = u64>) -> Vec<NodeId> {
-    let mut out: Vec<NodeId> = ops
-        .into_iter()
-        .filter_map(|id| history.get(OpId(id)).map(|o| o.client))
-        .collect();
-    out.sort();
-    out.dedup();
-    out
 }
 
 fn anomalies(
@@ -313,7 +303,7 @@ fn anomalies(
     let Some((key, first)) = found.first() else {
         return CheckResult::Valid;
     };
-    let nodes = clients_of(history, first.ops.iter().copied());
+    let nodes = history.clients_of(first.ops.iter().copied());
     let names: Vec<&str> = nodes.iter().map(|n| view.name(*n)).collect();
     CheckResult::Invalid {
         detail: format!(

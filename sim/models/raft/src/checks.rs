@@ -22,9 +22,7 @@ use dsim_checkers::{
     check_partitioned, stale_reads, Operation, RegOpKind, Register, RegisterInput, RegisterOp,
     RegisterOutput, Verdict,
 };
-use dsim_core::{
-    Catalogue, CheckInfo, CheckResult, History, Invariant, NodeId, OpId, Outcome, View,
-};
+use dsim_core::{Catalogue, CheckInfo, CheckResult, History, Invariant, NodeId, Outcome, View};
 
 use crate::invariants::{
     current_leader, ElectionSafety, LeaderCompleteness, LogMatching, NoDisruptiveElection,
@@ -227,34 +225,20 @@ pub fn to_operations(
     out
 }
 
-fn clients_of(
-    history: &History<KvOp, KvResult>,
-    ops: impl IntoIterator<Item = u64>,
-) -> Vec<NodeId> {
-    let mut out: Vec<NodeId> = ops
-        .into_iter()
-        .filter_map(|id| history.get(OpId(id)).map(|o| o.client))
-        .collect();
-    out.sort();
-    out.dedup();
-    out
-}
-
 fn linearizable(model: &RaftModel, history: &History<KvOp, KvResult>, budget: u64) -> CheckResult {
     let ops = to_operations(model, history);
-    match check_partitioned(&Register, &ops, budget) {
+    let verdict = check_partitioned(&Register, &ops, budget);
+    match verdict {
         Verdict::Linearizable => CheckResult::Valid,
-        Verdict::NotLinearizable(e) => {
-            let named = std::iter::once(e.stuck.id).chain(e.candidates.iter().map(|c| c.op.id));
+        Verdict::NotLinearizable(ref e) => {
+            let named = verdict.named_ops();
             CheckResult::Invalid {
                 detail: e.to_string(),
-                nodes: clients_of(history, named),
+                nodes: history.clients_of(named),
             }
         }
         Verdict::Unknown { steps } => CheckResult::Unknown {
-            detail: format!(
-                "the linearizability search gave up after {steps} steps (raise [limits] checker_budget)"
-            ),
+            detail: Verdict::gave_up(steps),
         },
     }
 }
@@ -302,7 +286,7 @@ fn stale(
     let Some((key, first)) = found.first() else {
         return CheckResult::Valid;
     };
-    let nodes = clients_of(history, first.ops.iter().copied());
+    let nodes = history.clients_of(first.ops.iter().copied());
     let names: Vec<&str> = nodes.iter().map(|n| view.name(*n)).collect();
     CheckResult::Invalid {
         detail: format!(

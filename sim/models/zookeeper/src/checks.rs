@@ -573,16 +573,6 @@ fn to_operations(
     out
 }
 
-fn clients_of(history: &History<ZkCall, ZkRet>, ops: impl IntoIterator<Item = u64>) -> Vec<NodeId> {
-    let mut out: Vec<NodeId> = ops
-        .into_iter()
-        .filter_map(|id| history.get(OpId(id)).map(|o| o.client))
-        .collect();
-    out.sort();
-    out.dedup();
-    out
-}
-
 fn linearizable(
     model: &ZooKeeper,
     history: &History<ZkCall, ZkRet>,
@@ -590,14 +580,18 @@ fn linearizable(
     all_reads: bool,
 ) -> CheckResult {
     let ops = to_operations(model, history, all_reads);
-    match check_partitioned(&Register, &ops, budget) {
+    let verdict = check_partitioned(&Register, &ops, budget);
+    match verdict {
         Verdict::Linearizable => CheckResult::Valid,
-        Verdict::NotLinearizable(e) => {
-            let named = std::iter::once(e.stuck.id).chain(e.candidates.iter().map(|c| c.op.id));
-            CheckResult::Invalid { detail: e.to_string(), nodes: clients_of(history, named) }
+        Verdict::NotLinearizable(ref e) => {
+            let named = verdict.named_ops();
+            CheckResult::Invalid {
+                detail: e.to_string(),
+                nodes: history.clients_of(named),
+            }
         }
         Verdict::Unknown { steps } => CheckResult::Unknown {
-            detail: format!("the linearizability search gave up after {steps} steps (raise [limits] checker_budget)"),
+            detail: Verdict::gave_up(steps),
         },
     }
 }
@@ -634,7 +628,7 @@ fn stale(
     let Some((key, first)) = found.first() else {
         return CheckResult::Valid;
     };
-    let nodes = clients_of(history, first.ops.iter().copied());
+    let nodes = history.clients_of(first.ops.iter().copied());
     let synced = history
         .get(OpId(first.ops[0]))
         .is_some_and(|o| matches!(o.call, ZkCall::Read { synced: true, .. }));
