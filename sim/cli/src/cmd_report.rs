@@ -12,12 +12,21 @@ use crate::Failure;
 pub struct ReportArgs {
     /// A run directory written by `dsim run` (it holds run.json).
     pub dir: PathBuf,
+    /// Also write each plot as PNG (plots/*.png).
+    #[arg(long)]
+    pub png: bool,
 }
 
 pub fn report(a: ReportArgs) -> Result<i32, Failure> {
     let data = dsim_report::read_run_dir(&a.dir).map_err(|e| anyhow!(e))?;
-    let written = dsim_report::render_dir(&a.dir, &data)
+    let mut written = dsim_report::render_dir(&a.dir, &data)
         .map_err(|e| anyhow!("writing the report in {}: {e}", a.dir.display()))?;
+    if a.png {
+        written.extend(
+            dsim_report::write_pngs(&a.dir)
+                .map_err(|e| anyhow!("writing PNG plots in {}: {e}", a.dir.display()))?,
+        );
+    }
     eprintln!(
         "report: {} ({} files, from run.json: {} seed {}, {})",
         a.dir.join("index.html").display(),

@@ -37,6 +37,9 @@ pub struct RunArgs {
     /// Write no run directory (and record nothing: the fastest run).
     #[arg(long, conflicts_with = "out")]
     pub no_report: bool,
+    /// Also write each plot as PNG (plots/*.png), for slides and bug reports.
+    #[arg(long, conflicts_with = "no_report")]
+    pub png: bool,
     /// Run twice and compare every event's digest; name the first divergent event
     /// (exit 0 when they match, 1 when they do not).
     #[arg(long)]
@@ -127,6 +130,15 @@ pub fn run(a: RunArgs) -> Result<i32, Failure> {
     let json = output::run_json(&scenario, &report, wall_ms);
     if let Some(dir) = &dir {
         write_run_dir(dir, &a, runner.as_ref(), &scenario, &report, wall_ms, &json)?;
+        if a.png {
+            let pngs = dsim_report::write_pngs(dir)
+                .map_err(|e| anyhow::anyhow!("writing PNG plots in {}: {e}", dir.display()))?;
+            eprintln!(
+                "{} PNG plots in {}",
+                pngs.len(),
+                dir.join("plots").display()
+            );
+        }
     }
     eprint!("{}", output::human(&scenario, &report, wall_ms));
     if a.json {

@@ -341,3 +341,38 @@ fn writing_a_report_changes_no_run() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `dsim report --png` (and `dsim run --png`) write a PNG beside every SVG plot.
+#[test]
+fn png_copies_of_every_plot_on_request() {
+    let dir = scratch("png");
+    let rd = failing_run(&dir);
+    let plots = rd.join("plots");
+    let count = |ext: &str| {
+        std::fs::read_dir(&plots)
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .path()
+                    .extension()
+                    .is_some_and(|x| x == ext)
+            })
+            .count()
+    };
+    assert_eq!(count("png"), 0, "no PNG unless asked");
+    let out = dsim_in(&dir, &["report", rd.to_str().unwrap(), "--png"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(count("svg") >= 6);
+    assert_eq!(count("png"), count("svg"), "one PNG per SVG");
+    let png = std::fs::read(plots.join("timeline.png")).expect("timeline.png");
+    assert!(png.starts_with(b"\x89PNG"), "a PNG file");
+    let (w, h) = png_size(&png).expect("a PNG header");
+    assert!(w >= 600 && h >= 100, "{w}x{h}");
+    assert!(png.len() > 5_000, "not blank: {} bytes", png.len());
+}

@@ -132,6 +132,56 @@ pub fn render_dir(dir: &Path, d: &RunData) -> std::io::Result<Vec<PathBuf>> {
     Ok(written)
 }
 
+/// PNG copies of every `plots/*.svg` in a run directory (`dsim run --png`), rasterised
+/// with resvg. Text needs a font from the system (DejaVu Sans or Liberation Sans, as
+/// Chromium installs them, or any sans-serif); without one the shapes are drawn and the
+/// text is left out. PNGs are for slides and bug reports; the page itself stays SVG.
+pub fn write_pngs(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut opt = resvg::usvg::Options::default();
+    {
+        let db = opt.fontdb_mut();
+        db.load_system_fonts();
+        let families: Vec<String> = db
+            .faces()
+            .flat_map(|f| f.families.iter().map(|(name, _)| name.clone()))
+            .collect();
+        if let Some(found) = ["DejaVu Sans", "Liberation Sans", "Arial", "Noto Sans"]
+            .into_iter()
+            .find(|want| families.iter().any(|f| f == want))
+        {
+            db.set_sans_serif_family(found);
+        }
+    }
+    let plots = dir.join("plots");
+    let mut svgs: Vec<PathBuf> = std::fs::read_dir(&plots)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "svg"))
+        .collect();
+    svgs.sort();
+    let mut written = Vec::new();
+    for svg in svgs {
+        let text = std::fs::read_to_string(&svg)?;
+        let tree = resvg::usvg::Tree::from_str(&text, &opt)
+            .map_err(|e| std::io::Error::other(format!("{}: {e}", svg.display())))?;
+        let size = tree.size().to_int_size();
+        let mut pixmap = resvg::tiny_skia::Pixmap::new(size.width(), size.height())
+            .ok_or_else(|| std::io::Error::other(format!("{}: empty image", svg.display())))?;
+        pixmap.fill(resvg::tiny_skia::Color::WHITE);
+        resvg::render(
+            &tree,
+            resvg::tiny_skia::Transform::default(),
+            &mut pixmap.as_mut(),
+        );
+        let png = pixmap
+            .encode_png()
+            .map_err(|e| std::io::Error::other(format!("{}: {e}", svg.display())))?;
+        let out = svg.with_extension("png");
+        std::fs::write(&out, png)?;
+        written.push(out);
+    }
+    Ok(written)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
