@@ -6,12 +6,14 @@
 //! * [`register`]: the sequential spec of a read/write/CAS register.
 //! * [`anomaly`]: named register anomalies (stale reads, new/old inversions, phantom reads) that
 //!   explain a failure in plain words.
+//! * [`history_checks`]: the wrappers models run these through over their client history.
 //! * [`queue_log`]: Jepsen's Kafka analysis of a log history: lost-write, duplicate,
 //!   inconsistent-offsets, nonmonotonic-poll, poll-skip, unseen.
 //!
 //! Everything here is deterministic: the same input gives the same output, byte for byte.
 
 pub mod anomaly;
+pub mod history_checks;
 mod human;
 pub mod linearizability;
 pub mod partition;

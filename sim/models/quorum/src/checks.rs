@@ -14,9 +14,10 @@
 //! - `acked-writes-durable` (eventually): at the end, every acknowledged write is on the
 //!   disks of at least W replicas.
 
+use dsim_checkers::history_checks::first_anomaly;
 use dsim_checkers::{
-    check_partitioned, new_old_inversions, stale_reads, Anomaly, Operation, RegOpKind, Register,
-    RegisterInput, RegisterOp, RegisterOutput, Verdict,
+    new_old_inversions, stale_reads, Anomaly, Operation, RegOpKind, RegisterInput, RegisterOp,
+    RegisterOutput,
 };
 use dsim_core::units::format_ns;
 use std::collections::BTreeMap;
@@ -250,22 +251,7 @@ pub fn to_operations(
 }
 
 fn linearizable(model: &Quorum, history: &History<QCall, QRet>, budget: u64) -> CheckResult {
-    let ops = to_operations(model, history);
-    let verdict = check_partitioned(&Register, &ops, budget);
-    match verdict {
-        Verdict::Linearizable => CheckResult::Valid,
-        Verdict::NotLinearizable(ref e) => {
-            // The clients of the op that could not be placed and of the candidates.
-            let nodes = history.clients_of(verdict.named_ops());
-            CheckResult::Invalid {
-                detail: e.to_string(),
-                nodes,
-            }
-        }
-        Verdict::Unknown { steps } => CheckResult::Unknown {
-            detail: Verdict::gave_up(steps),
-        },
-    }
+    dsim_checkers::history_checks::linearizable(history, &to_operations(model, history), budget)
 }
 
 fn anomalies(
@@ -296,22 +282,18 @@ fn anomalies(
             kind,
         });
     }
-    let found: Vec<(u32, Anomaly)> = by_key
-        .iter()
-        .flat_map(|(key, ops)| find(ops).into_iter().map(|a| (*key, a)))
-        .collect();
-    let Some((key, first)) = found.first() else {
+    let Some(f) = first_anomaly(history, &by_key, find) else {
         return CheckResult::Valid;
     };
-    let nodes = history.clients_of(first.ops.iter().copied());
-    let names: Vec<&str> = nodes.iter().map(|n| view.name(*n)).collect();
+    let names: Vec<&str> = f.nodes.iter().map(|n| view.name(*n)).collect();
     CheckResult::Invalid {
         detail: format!(
-            "{} {what}(s); the first, on key {key} (clients {}): {}",
-            found.len(),
+            "{} {what}(s); the first, on key {} (clients {}): {}",
+            f.count,
+            f.key,
             names.join(", "),
-            first.detail
+            f.anomaly.detail
         ),
-        nodes,
+        nodes: f.nodes,
     }
 }

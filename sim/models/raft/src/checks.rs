@@ -18,10 +18,8 @@
 
 use std::collections::BTreeMap;
 
-use dsim_checkers::{
-    check_partitioned, stale_reads, Operation, RegOpKind, Register, RegisterInput, RegisterOp,
-    RegisterOutput, Verdict,
-};
+use dsim_checkers::history_checks::first_anomaly;
+use dsim_checkers::{stale_reads, Operation, RegOpKind, RegisterInput, RegisterOp, RegisterOutput};
 use dsim_core::{Catalogue, CheckInfo, CheckResult, History, Invariant, NodeId, Outcome, View};
 
 use crate::invariants::{
@@ -226,21 +224,7 @@ pub fn to_operations(
 }
 
 fn linearizable(model: &RaftModel, history: &History<KvOp, KvResult>, budget: u64) -> CheckResult {
-    let ops = to_operations(model, history);
-    let verdict = check_partitioned(&Register, &ops, budget);
-    match verdict {
-        Verdict::Linearizable => CheckResult::Valid,
-        Verdict::NotLinearizable(ref e) => {
-            let named = verdict.named_ops();
-            CheckResult::Invalid {
-                detail: e.to_string(),
-                nodes: history.clients_of(named),
-            }
-        }
-        Verdict::Unknown { steps } => CheckResult::Unknown {
-            detail: Verdict::gave_up(steps),
-        },
-    }
+    dsim_checkers::history_checks::linearizable(history, &to_operations(model, history), budget)
 }
 
 /// Stale reads over puts and gets (a compare-and-set that succeeded counts as a write of
@@ -279,22 +263,18 @@ fn stale(
             kind,
         });
     }
-    let found: Vec<(u32, dsim_checkers::Anomaly)> = by_key
-        .iter()
-        .flat_map(|(key, ops)| stale_reads(ops).into_iter().map(|a| (*key, a)))
-        .collect();
-    let Some((key, first)) = found.first() else {
+    let Some(f) = first_anomaly(history, &by_key, stale_reads) else {
         return CheckResult::Valid;
     };
-    let nodes = history.clients_of(first.ops.iter().copied());
-    let names: Vec<&str> = nodes.iter().map(|n| view.name(*n)).collect();
+    let names: Vec<&str> = f.nodes.iter().map(|n| view.name(*n)).collect();
     CheckResult::Invalid {
         detail: format!(
-            "{} stale read(s); the first, on key {key} (clients {}): {}",
-            found.len(),
+            "{} stale read(s); the first, on key {} (clients {}): {}",
+            f.count,
+            f.key,
             names.join(", "),
-            first.detail
+            f.anomaly.detail
         ),
-        nodes,
+        nodes: f.nodes,
     }
 }

@@ -659,23 +659,25 @@ impl<C: Command> RaftServer<C> {
         if !committed_in_term && !self.cfg.single_server_change_without_noop {
             return Err(ConfigRefused::NoEntryCommittedInTerm);
         }
+        let what = format!(
+            "voters {:?}",
+            voters.iter().map(|v| v.0).collect::<Vec<_>>()
+        );
+        self.append_config(env, Payload::Config(voters), &what)
+    }
+
+    /// Appends a configuration entry as leader, says so, and sends it to every peer.
+    fn append_config(
+        &mut self,
+        env: &mut impl RaftEnv<C>,
+        payload: Payload<C>,
+        what: &str,
+    ) -> Result<Index, ConfigRefused> {
         let term = self.hard.term;
         let index = self
-            .append_local(
-                env,
-                Entry {
-                    term,
-                    payload: Payload::Config(voters.clone()),
-                },
-            )
+            .append_local(env, Entry { term, payload })
             .ok_or(ConfigRefused::NotLeader(None))?;
-        env.note(
-            "raft-config",
-            format!(
-                "proposed voters {:?} at index {index}",
-                voters.iter().map(|v| v.0).collect::<Vec<_>>()
-            ),
-        );
+        env.note("raft-config", format!("proposed {what} at index {index}"));
         let peers: Vec<NodeId> = self.progress.keys().copied().collect();
         for p in peers {
             self.send_append(env, p);
@@ -701,32 +703,12 @@ impl<C: Command> RaftServer<C> {
         if self.config_new.is_some() || self.config_index > self.commit_index {
             return Err(ConfigRefused::ChangeInProgress);
         }
-        let term = self.hard.term;
-        let old = self.config.clone();
-        let index = self
-            .append_local(
-                env,
-                Entry {
-                    term,
-                    payload: Payload::Joint {
-                        old,
-                        new: voters.clone(),
-                    },
-                },
-            )
-            .ok_or(ConfigRefused::NotLeader(None))?;
-        env.note(
-            "raft-config",
-            format!(
-                "proposed C_old,new with new voters {:?} at index {index}",
-                voters.iter().map(|v| v.0).collect::<Vec<_>>()
-            ),
+        let what = format!(
+            "C_old,new with new voters {:?}",
+            voters.iter().map(|v| v.0).collect::<Vec<_>>()
         );
-        let peers: Vec<NodeId> = self.progress.keys().copied().collect();
-        for p in peers {
-            self.send_append(env, p);
-        }
-        Ok(index)
+        let old = self.config.clone();
+        self.append_config(env, Payload::Joint { old, new: voters }, &what)
     }
 
     /// The current voting configuration (C_old while joint).

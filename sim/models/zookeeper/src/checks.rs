@@ -35,10 +35,8 @@
 
 use std::collections::BTreeMap;
 
-use dsim_checkers::{
-    check_partitioned, stale_reads, Operation, RegOpKind, Register, RegisterInput, RegisterOp,
-    RegisterOutput, Verdict,
-};
+use dsim_checkers::history_checks::first_anomaly;
+use dsim_checkers::{stale_reads, Operation, RegOpKind, RegisterInput, RegisterOp, RegisterOutput};
 use dsim_core::units::format_ns;
 use dsim_core::{
     Catalogue, CheckInfo, CheckResult, History, Invariant, NodeId, OpId, Outcome, View,
@@ -580,20 +578,7 @@ fn linearizable(
     all_reads: bool,
 ) -> CheckResult {
     let ops = to_operations(model, history, all_reads);
-    let verdict = check_partitioned(&Register, &ops, budget);
-    match verdict {
-        Verdict::Linearizable => CheckResult::Valid,
-        Verdict::NotLinearizable(ref e) => {
-            let named = verdict.named_ops();
-            CheckResult::Invalid {
-                detail: e.to_string(),
-                nodes: history.clients_of(named),
-            }
-        }
-        Verdict::Unknown { steps } => CheckResult::Unknown {
-            detail: Verdict::gave_up(steps),
-        },
-    }
+    dsim_checkers::history_checks::linearizable(history, &ops, budget)
 }
 
 fn stale(
@@ -621,14 +606,10 @@ fn stale(
             kind,
         });
     }
-    let found: Vec<(u32, dsim_checkers::Anomaly)> = by_key
-        .iter()
-        .flat_map(|(k, ops)| stale_reads(ops).into_iter().map(|a| (*k, a)))
-        .collect();
-    let Some((key, first)) = found.first() else {
+    let Some(f) = first_anomaly(history, &by_key, stale_reads) else {
         return CheckResult::Valid;
     };
-    let nodes = history.clients_of(first.ops.iter().copied());
+    let (key, nodes, first) = (f.key, f.nodes, f.anomaly);
     let synced = history
         .get(OpId(first.ops[0]))
         .is_some_and(|o| matches!(o.call, ZkCall::Read { synced: true, .. }));
@@ -637,7 +618,7 @@ fn stale(
         detail: format!(
             "{} stale read(s); the first, on /k{key} (clients {}), was {}: {}. ZooKeeper serves reads from the server a client is connected to, \
              which may not have applied the latest commits yet; call sync() first to read the latest",
-            found.len(),
+            f.count,
             names.join(", "),
             if synced { "made after sync" } else { "a plain read without sync" },
             first.detail
