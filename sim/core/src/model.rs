@@ -73,6 +73,21 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
+    /// Refuses a zero duration for `key` (a timeout or interval that must pass time).
+    pub fn require_positive(
+        key: &'static str,
+        d: crate::units::Duration,
+    ) -> Result<(), ConfigError> {
+        if d.0 == 0 {
+            return Err(ConfigError::new(
+                key,
+                format!("{key} must be above zero"),
+                None,
+            ));
+        }
+        Ok(())
+    }
+
     pub fn new(
         key: &'static str,
         message: impl Into<String>,

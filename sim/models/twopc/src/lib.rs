@@ -161,17 +161,6 @@ pub struct TwoPc {
     settings: Settings,
 }
 
-fn positive(key: &'static str, d: Duration) -> Result<(), ConfigError> {
-    if d.0 == 0 {
-        return Err(ConfigError::new(
-            key,
-            format!("{key} must be above zero"),
-            None,
-        ));
-    }
-    Ok(())
-}
-
 impl TwoPc {
     pub fn new(cfg: TwoPcConfig) -> Result<TwoPc, ConfigError> {
         let n = cfg.participants;
@@ -207,7 +196,7 @@ impl TwoPc {
             ("termination_wait", cfg.termination_wait),
             ("blocked_after", cfg.blocked_after),
         ] {
-            positive(key, d)?;
+            ConfigError::require_positive(key, d)?;
         }
         if cfg.tx_interval_min > cfg.tx_interval_max {
             return Err(ConfigError::new(

@@ -283,17 +283,6 @@ pub struct ZooKeeper {
     pub cfg: ZkConfig,
 }
 
-fn positive(key: &'static str, d: Duration) -> Result<(), ConfigError> {
-    if d.0 == 0 {
-        return Err(ConfigError::new(
-            key,
-            format!("{key} must be above zero"),
-            None,
-        ));
-    }
-    Ok(())
-}
-
 impl ZooKeeper {
     pub fn new(cfg: ZkConfig) -> Result<ZooKeeper, ConfigError> {
         if cfg.servers == 0 || cfg.servers > MAX_SERVERS {
@@ -325,7 +314,7 @@ impl ZooKeeper {
             ("work_interval", cfg.work_interval),
             ("election_bound", cfg.election_bound),
         ] {
-            positive(k, d)?;
+            ConfigError::require_positive(k, d)?;
         }
         if !cfg.tick_time.0.is_multiple_of(1_000_000) {
             return Err(ConfigError::new(
