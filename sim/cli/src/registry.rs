@@ -33,6 +33,10 @@ pub const MODELS: &[(&str, &str)] = &[
         "twopc",
         "two-phase commit (and 3PC as a variant): coordinator, participants, durable logs",
     ),
+    (
+        "kafka",
+        "Kafka: brokers with ISR replication, a KRaft or ZooKeeper controller, producers, a consumer group",
+    ),
 ];
 
 /// A scenario bound to its model, ready to run any seed. Shared across sweep threads.
@@ -165,6 +169,11 @@ pub fn build(scenario: &Scenario) -> anyhow::Result<Box<dyn Runner>> {
         "twopc" => {
             let cfg = scenario.model_config::<dsim_twopc::TwoPcConfig>()?;
             let model = dsim_twopc::TwoPc::new(cfg).map_err(|e| scenario.config_error(e))?;
+            bind(scenario, model)
+        }
+        "kafka" => {
+            let cfg = scenario.model_config::<dsim_kafka::KafkaConfig>()?;
+            let model = dsim_kafka::Kafka::new(cfg).map_err(|e| scenario.config_error(e))?;
             bind(scenario, model)
         }
         other => {

@@ -18,7 +18,7 @@ pub struct LeaderEpochCache {
 }
 
 /// The answer to OffsetsForLeaderEpoch(epoch).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct EpochEnd {
     /// The largest epoch at or below the one asked for that this log has.
     pub epoch: u32,

@@ -1,0 +1,594 @@
+//! What is checked in a kafka run, and why.
+//!
+//! Client history, analysed as Jepsen's Kafka workload does (`jepsen.tests.kafka`,
+//! dsim_checkers::queue_log), one history check per anomaly so a scenario can expect
+//! the one its story is about: `lost-write`, `duplicate`, `inconsistent-offsets`,
+//! `nonmonotonic-poll`, `poll-skip`. At the end of the run the checker also reads every
+//! partition's committed log from its leader, as Jepsen's final reads do, so an
+//! acknowledged record missing from the log is found even without consumers.
+//!
+//! Broker invariants (hachikuji's kafka-specification, TLA+, and the Kafka
+//! documentation's replication design):
+//! * `one-leader-per-epoch` (always): no two brokers lead one partition in one leader
+//!   epoch (the spec's `LeaderEpochUnique`).
+//! * `leader-hw-monotonic` (always): a leader's high watermark never moves back while it
+//!   leads (`HighWatermarkMonotonic`).
+//! * `leader-in-isr` (always): the controller's leader of every partition is in its ISR.
+//! * `strong-isr` (always): every ISR member that is up holds the leader's log up to the
+//!   high watermark — its log end is at least the HW and its leader-epoch history agrees
+//!   below it (`StrongIsr`). KIP-101 (truncate-to-HW) and KIP-966 (power loss of the last
+//!   replica standing) break it.
+//! * `logs-agree` (eventually): at the end, every live replica agrees with the leader on
+//!   every record below the leader's high watermark (`ReplicaLogConsistency`).
+//! * `partitions-online` (eventually): at the end every partition has a leader.
+//! * `fully-replicated` (eventually): at the end every ISR is the whole assignment.
+//!
+//! Selectors: `leader(P)` (the broker leading partition P, default 0), `follower(P)` (an
+//! ISR follower of P), `controller` (the active controller), `isr-only-leader(P)`.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet};
+
+use dsim_checkers::queue_log::{self, LogAnalysis, LogOp};
+use dsim_core::{Catalogue, CheckInfo, CheckResult, History, Invariant, NodeId, Outcome, View};
+
+use crate::broker::{Broker, Role};
+use crate::{Call, KNode, Kafka, Ret};
+
+pub const SELECTORS: &[&str] = &["leader", "follower", "controller", "out-of-sync"];
+
+pub const CATALOGUE: Catalogue = Catalogue {
+    always: &[
+        CheckInfo {
+            name: "one-leader-per-epoch",
+            about: "no two brokers lead one partition in one leader epoch",
+        },
+        CheckInfo {
+            name: "leader-hw-monotonic",
+            about: "a leader's high watermark never moves back while it leads",
+        },
+        CheckInfo {
+            name: "leader-in-isr",
+            about: "the active controller's leader of every partition is in that partition's ISR",
+        },
+        CheckInfo {
+            name: "strong-isr",
+            about: "every live ISR member holds the leader's log up to the high watermark (StrongIsr)",
+        },
+    ],
+    eventually: &[
+        CheckInfo {
+            name: "logs-agree",
+            about: "at the end, every live replica agrees with its leader below the leader's high watermark",
+        },
+        CheckInfo {
+            name: "partitions-online",
+            about: "at the end, every partition has a leader",
+        },
+        CheckInfo {
+            name: "fully-replicated",
+            about: "at the end, every partition's ISR holds all its replicas",
+        },
+    ],
+    sometimes: &[
+        CheckInfo {
+            name: "controller-elected",
+            about: "a KRaft controller became active",
+        },
+        CheckInfo {
+            name: "unclean-leader-election",
+            about: "a leader was elected from outside the ISR",
+        },
+        CheckInfo {
+            name: "partition-offline",
+            about: "a partition was left with no eligible leader",
+        },
+    ],
+    history: &[
+        CheckInfo {
+            name: "lost-write",
+            about: "an acknowledged record is missing from the log that polls (and the final read) see",
+        },
+        CheckInfo {
+            name: "duplicate",
+            about: "one sent value is at two offsets (a retry appended twice)",
+        },
+        CheckInfo {
+            name: "inconsistent-offsets",
+            about: "two different values were seen at one offset",
+        },
+        CheckInfo {
+            name: "nonmonotonic-poll",
+            about: "a consumer's poll went back to an offset it had already read",
+        },
+        CheckInfo {
+            name: "poll-skip",
+            about: "a consumer's successive polls skipped offsets that hold records",
+        },
+    ],
+};
+
+pub fn always(_model: &Kafka, name: &str) -> Option<Box<dyn Invariant<KNode>>> {
+    Some(match name {
+        "one-leader-per-epoch" => Box::new(OneLeaderPerEpoch::default()),
+        "leader-hw-monotonic" => Box::new(LeaderHwMonotonic::default()),
+        "leader-in-isr" => Box::new(LeaderInIsr),
+        "strong-isr" => Box::new(StrongIsr),
+        _ => return None,
+    })
+}
+
+fn broker_name(b: u32) -> String {
+    format!("broker-{b}")
+}
+
+#[derive(Default)]
+struct OneLeaderPerEpoch {
+    seen: BTreeMap<(u32, u32), NodeId>,
+}
+
+impl Invariant<KNode> for OneLeaderPerEpoch {
+    fn after_event(
+        &mut self,
+        view: &View<'_, KNode>,
+        node: NodeId,
+    ) -> Option<(String, Vec<NodeId>)> {
+        let b = view.node(node)?.broker()?;
+        for (p, r) in &b.replicas {
+            let Role::Leader(l) = &r.role else { continue };
+            let key = (*p, l.st.leader_epoch);
+            match self.seen.get(&key) {
+                None => {
+                    self.seen.insert(key, node);
+                }
+                Some(other) if *other != node => {
+                    return Some((
+                        format!(
+                            "topic-{p} has two leaders in leader epoch {}: {} and {}",
+                            key.1,
+                            view.name(*other),
+                            view.name(node)
+                        ),
+                        vec![*other, node],
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        None
+    }
+}
+
+#[derive(Default)]
+struct LeaderHwMonotonic {
+    /// (node, partition) -> (leader epoch, incarnation, HW).
+    last: BTreeMap<(NodeId, u32), (u32, u64, u64)>,
+}
+
+impl Invariant<KNode> for LeaderHwMonotonic {
+    fn after_event(
+        &mut self,
+        view: &View<'_, KNode>,
+        node: NodeId,
+    ) -> Option<(String, Vec<NodeId>)> {
+        let b = view.node(node)?.broker()?;
+        for (p, r) in &b.replicas {
+            let Role::Leader(l) = &r.role else { continue };
+            let now = (l.st.leader_epoch, b.incarnation, l.st.high_watermark);
+            if let Some(&(epoch, inc, hw)) = self.last.get(&(node, *p)) {
+                if epoch == now.0 && inc == now.1 && now.2 < hw {
+                    return Some((
+                        format!(
+                            "the high watermark of topic-{p} on its leader {} went back from {hw} to {} in leader epoch {epoch}",
+                            view.name(node),
+                            now.2
+                        ),
+                        vec![node],
+                    ));
+                }
+            }
+            self.last.insert((node, *p), now);
+        }
+        None
+    }
+}
+
+struct LeaderInIsr;
+
+impl Invariant<KNode> for LeaderInIsr {
+    fn after_event(
+        &mut self,
+        view: &View<'_, KNode>,
+        node: NodeId,
+    ) -> Option<(String, Vec<NodeId>)> {
+        let KNode::Controller(c) = view.node(node)? else {
+            return None;
+        };
+        if !c.is_active() {
+            return None;
+        }
+        for (p, st) in c.image.partitions.iter().enumerate() {
+            if let Some(l) = st.leader {
+                if !st.isr.contains(&l) {
+                    return Some((
+                        format!(
+                            "topic-{p}: the controller's leader {} is not in the ISR {:?}",
+                            broker_name(l),
+                            st.isr
+                        ),
+                        vec![node],
+                    ));
+                }
+            }
+        }
+        None
+    }
+}
+
+/// The leader of `p` among live brokers: the one leading at the highest epoch.
+fn leader_of<'a>(view: &View<'a, KNode>, p: u32) -> Option<(NodeId, &'a Broker)> {
+    view.ids()
+        .filter(|id| view.is_up(*id))
+        .filter_map(|id| Some((id, view.node(id)?.broker()?)))
+        .filter(|(_, b)| b.replicas.get(&p).is_some_and(|r| r.is_leader()))
+        .max_by_key(|(_, b)| b.replicas[&p].leader_epoch())
+}
+
+struct StrongIsr;
+
+impl Invariant<KNode> for StrongIsr {
+    fn after_event(
+        &mut self,
+        view: &View<'_, KNode>,
+        node: NodeId,
+    ) -> Option<(String, Vec<NodeId>)> {
+        let b = view.node(node)?.broker()?;
+        let s = &b.s;
+        // Check the partitions this broker holds, against their leaders.
+        for (p, mine) in &b.replicas {
+            let (lid, leader) = leader_of(view, *p)?;
+            let lr = &leader.replicas[p];
+            let Role::Leader(lead) = &lr.role else {
+                continue;
+            };
+            let hw = lead.st.high_watermark;
+            for member in &lead.committed_isr {
+                let mid = s.broker_node(*member);
+                if mid == lid || !view.is_up(mid) {
+                    continue;
+                }
+                let Some(m) = view.node(mid).and_then(|n| n.broker()) else {
+                    continue;
+                };
+                let Some(mr) = m.replicas.get(p) else {
+                    continue;
+                };
+                let leo = mr.log_end_offset();
+                let problem = if leo < hw {
+                    Some(format!("its log ends at {leo}"))
+                } else {
+                    epoch_disagreement(&lr.epochs, &mr.epochs, hw)
+                };
+                if let Some(why) = problem {
+                    return Some((
+                        format!(
+                            "topic-{p}: {} is in the ISR {:?} of leader {} (epoch {}) but does not hold the log up to the high watermark {hw}: {why}",
+                            view.name(mid),
+                            lead.committed_isr,
+                            view.name(lid),
+                            lead.st.leader_epoch,
+                        ),
+                        vec![lid, mid],
+                    ));
+                }
+            }
+            let _ = mine;
+        }
+        None
+    }
+}
+
+/// Where two epoch histories disagree below `hw`, in words.
+fn epoch_disagreement(
+    leader: &crate::epoch_cache::LeaderEpochCache,
+    other: &crate::epoch_cache::LeaderEpochCache,
+    hw: u64,
+) -> Option<String> {
+    let a: Vec<(u32, u64)> = leader.entries().filter(|(_, o)| *o < hw).collect();
+    let b: Vec<(u32, u64)> = other.entries().filter(|(_, o)| *o < hw).collect();
+    (a != b).then(|| format!("its leader epochs below the HW are {b:?}, the leader's {a:?}"))
+}
+
+// --- selectors ----------------------------------------------------------------------------
+
+pub fn select(
+    model: &Kafka,
+    view: &View<'_, KNode>,
+    name: &str,
+    arg: Option<&str>,
+) -> Option<Vec<NodeId>> {
+    let p: u32 = arg.and_then(|a| a.trim().parse().ok()).unwrap_or(0);
+    match name {
+        "leader" => leader_of(view, p).map(|(id, _)| vec![id]),
+        "follower" => {
+            let (lid, leader) = leader_of(view, p)?;
+            let Role::Leader(lead) = &leader.replicas[&p].role else {
+                return None;
+            };
+            lead.st
+                .isr
+                .iter()
+                .map(|b| model.s.broker_node(*b))
+                .find(|id| *id != lid && view.is_up(*id))
+                .map(|id| vec![id])
+        }
+        "out-of-sync" => {
+            // A live replica of P outside the leader's ISR.
+            let (_, leader) = leader_of(view, p)?;
+            let Role::Leader(lead) = &leader.replicas[&p].role else {
+                return None;
+            };
+            lead.st
+                .replicas
+                .iter()
+                .filter(|b| !lead.st.isr.contains(b))
+                .map(|b| model.s.broker_node(*b))
+                .find(|id| view.is_up(*id))
+                .map(|id| vec![id])
+        }
+        "controller" => view
+            .ids()
+            .filter(|id| view.is_up(*id))
+            .find(|id| match view.node(*id) {
+                Some(KNode::Controller(c)) => c.is_active(),
+                Some(KNode::Broker(b)) => b.zk.as_ref().is_some_and(|z| z.is_controller()),
+                _ => false,
+            })
+            .map(|id| vec![id]),
+        _ => None,
+    }
+}
+
+// --- end of run ---------------------------------------------------------------------------
+
+pub fn eventually(
+    model: &Kafka,
+    name: &str,
+    view: &View<'_, KNode>,
+    _history: &History<Call, Ret>,
+) -> Option<(String, Vec<NodeId>)> {
+    let partitions = model.s.cfg.partitions;
+    match name {
+        "partitions-online" => {
+            let offline: Vec<u32> = (0..partitions)
+                .filter(|p| leader_of(view, *p).is_none())
+                .collect();
+            (!offline.is_empty()).then(|| {
+                (
+                    format!(
+                        "{} partition(s) have no leader at the end: {}",
+                        offline.len(),
+                        offline
+                            .iter()
+                            .take(8)
+                            .map(|p| format!("topic-{p}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                    Vec::new(),
+                )
+            })
+        }
+        "fully-replicated" => {
+            for p in 0..partitions {
+                let Some((lid, leader)) = leader_of(view, p) else {
+                    return Some((format!("topic-{p} has no leader at the end"), Vec::new()));
+                };
+                let Role::Leader(lead) = &leader.replicas[&p].role else {
+                    continue;
+                };
+                if lead.st.isr.len() < lead.st.replicas.len() {
+                    return Some((
+                        format!(
+                            "topic-{p}: ISR {:?} of {:?} at the end (leader {})",
+                            lead.st.isr,
+                            lead.st.replicas,
+                            view.name(lid)
+                        ),
+                        vec![lid],
+                    ));
+                }
+            }
+            None
+        }
+        "logs-agree" => logs_agree(model, view),
+        _ => Some((
+            format!("the kafka model has no eventually-check `{name}`"),
+            Vec::new(),
+        )),
+    }
+}
+
+/// The values of `b`'s log of `p` at offsets below `end`, by offset.
+fn values_below(
+    view: &View<'_, KNode>,
+    id: NodeId,
+    b: &Broker,
+    p: u32,
+    end: u64,
+) -> BTreeMap<u64, u64> {
+    let mut out = BTreeMap::new();
+    let Some(r) = b.replicas.get(&p) else {
+        return out;
+    };
+    let disk = view.disk(id);
+    let mut at = r.log.log_start_offset;
+    while at < end.min(r.log.log_end_offset()) {
+        let Ok(batches) = r.log.read(disk, at, 1 << 20) else {
+            break;
+        };
+        let Some(last) = batches.last() else { break };
+        let next = last.next_offset();
+        for batch in &batches {
+            for (o, rec) in batch.offsets() {
+                if o >= at && o < end {
+                    out.insert(o, value_of(&rec.value));
+                }
+            }
+        }
+        if next <= at {
+            break;
+        }
+        at = next;
+    }
+    out
+}
+
+/// The unique value a producer wrote in a record's first 8 bytes.
+pub fn value_of(bytes: &[u8]) -> u64 {
+    bytes
+        .get(0..8)
+        .and_then(|b| b.try_into().ok())
+        .map(u64::from_le_bytes)
+        .unwrap_or(u64::MAX)
+}
+
+fn logs_agree(model: &Kafka, view: &View<'_, KNode>) -> Option<(String, Vec<NodeId>)> {
+    for p in 0..model.s.cfg.partitions {
+        let Some((lid, leader)) = leader_of(view, p) else {
+            continue;
+        };
+        let hw = leader.replicas[&p].high_watermark;
+        let theirs = values_below(view, lid, leader, p, hw);
+        for b in &model.s.assignment[p as usize] {
+            let id = model.s.broker_node(*b);
+            if id == lid || !view.is_up(id) {
+                continue;
+            }
+            let Some(other) = view.node(id).and_then(|n| n.broker()) else {
+                continue;
+            };
+            let mine = values_below(view, id, other, p, hw);
+            for (o, v) in &mine {
+                if let Some(w) = theirs.get(o) {
+                    if v != w {
+                        return Some((
+                            format!(
+                                "topic-{p} offset {o}: {} has value {v:#x}, its leader {} has {w:#x} (below the HW {hw})",
+                                view.name(id),
+                                view.name(lid)
+                            ),
+                            vec![lid, id],
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    None
+}
+
+// --- the history --------------------------------------------------------------------------
+
+thread_local! {
+    /// One analysis per run serves all the history checks of that run (they are called
+    /// one after the other on the run's thread).
+    static ANALYSIS: RefCell<Option<(usize, u64, LogAnalysis)>> = const { RefCell::new(None) };
+}
+
+/// The process number of the checker's own final reads.
+pub const FINAL_READER: u32 = u32::MAX;
+
+/// The history as Jepsen's Kafka analysis sees it, plus the final reads.
+pub fn log_ops(model: &Kafka, view: &View<'_, KNode>, history: &History<Call, Ret>) -> Vec<LogOp> {
+    let mut ops = Vec::with_capacity(history.ops.len() + 1);
+    for e in &history.ops {
+        let process = e.client.0;
+        match (&e.call, &e.ret) {
+            (Call::Send { partition, value }, ret) => {
+                let offset = match ret {
+                    Some(Ret::Sent { offset }) => *offset,
+                    _ => None,
+                };
+                ops.push(LogOp::Send {
+                    id: e.id.0,
+                    process,
+                    key: *partition,
+                    value: *value,
+                    acked: e.outcome == Some(Outcome::Ok),
+                    offset,
+                });
+            }
+            (Call::Poll, Some(Ret::Polled { records })) if e.outcome == Some(Outcome::Ok) => ops
+                .push(LogOp::Poll {
+                    id: e.id.0,
+                    process,
+                    records: records.clone(),
+                }),
+            (Call::Assign { .. }, _) => ops.push(LogOp::Assign { process }),
+            _ => {}
+        }
+    }
+    // The final read: every partition's committed log, from its leader.
+    let mut records = Vec::new();
+    for p in 0..model.s.cfg.partitions {
+        if let Some((lid, leader)) = leader_of(view, p) {
+            let hw = leader.replicas[&p].high_watermark;
+            for (o, v) in values_below(view, lid, leader, p, hw) {
+                records.push((p, o, v));
+            }
+        }
+    }
+    ops.push(LogOp::Poll {
+        id: u64::MAX,
+        process: FINAL_READER,
+        records,
+    });
+    ops
+}
+
+pub fn analysis(
+    model: &Kafka,
+    view: &View<'_, KNode>,
+    history: &History<Call, Ret>,
+) -> LogAnalysis {
+    let key = (history.ops.len(), view.now_ns());
+    ANALYSIS.with(|cell| {
+        if let Some((n, t, a)) = cell.borrow().as_ref() {
+            if (*n, *t) == key {
+                return a.clone();
+            }
+        }
+        let a = queue_log::analyse(&log_ops(model, view, history));
+        *cell.borrow_mut() = Some((key.0, key.1, a.clone()));
+        a
+    })
+}
+
+pub fn history(
+    model: &Kafka,
+    name: &str,
+    view: &View<'_, KNode>,
+    history: &History<Call, Ret>,
+) -> CheckResult {
+    if !queue_log::VIOLATIONS.contains(&name) {
+        return CheckResult::Unknown {
+            detail: format!("the kafka model has no history check `{name}`"),
+        };
+    }
+    let a = analysis(model, view, history);
+    if a.count(name) == 0 {
+        return CheckResult::Valid;
+    }
+    let producers: BTreeSet<NodeId> = model.s.producers.iter().copied().collect();
+    CheckResult::Invalid {
+        detail: format!(
+            "{} ({} acknowledged sends, {} values read)",
+            a.explain(name)
+                .unwrap_or_else(|| format!("{} {name}", a.count(name))),
+            a.acked,
+            a.seen
+        ),
+        nodes: producers.into_iter().collect(),
+    }
+}
