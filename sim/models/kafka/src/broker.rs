@@ -681,7 +681,7 @@ impl Broker {
         }
         self.appended += u64::from(count);
         let leo = r.log.log_end_offset();
-        let moved = lead.st.update_high_watermark(leo);
+        let moved = hw_may_advance(&self.s, &lead.st) && lead.st.update_high_watermark(leo);
         if moved {
             r.high_watermark = lead.st.high_watermark;
         }
@@ -778,7 +778,7 @@ impl Broker {
                 lead.epoch_start_offset,
                 now_ms,
             );
-            if lead.st.update_high_watermark(leo) {
+            if hw_may_advance(&self.s, &lead.st) && lead.st.update_high_watermark(leo) {
                 r.high_watermark = lead.st.high_watermark;
                 ctx.metric("high_watermark", r.high_watermark as i64);
             }
@@ -1258,6 +1258,10 @@ impl Broker {
                 .log
                 .delete_old_segments(ctx.disk(), now_ms, r.high_watermark);
             for d in deleted {
+                ctx.reached(match d.reason {
+                    crate::log::cleanup::DeleteReason::Time => "segment-deleted-by-time",
+                    _ => "segment-deleted-by-size",
+                });
                 ctx.note(
                     "segment-deleted",
                     format!(
@@ -1297,6 +1301,12 @@ impl Broker {
             ],
         }
     }
+}
+
+/// KIP-966: with eligible leader replicas the high watermark advances only while the ISR
+/// is at least `min.insync.replicas`, so every ELR member holds everything below it.
+fn hw_may_advance(s: &Settings, st: &LeaderState) -> bool {
+    !s.cfg.eligible_leader_replicas || st.isr.len() >= s.cfg.min_insync_replicas as usize
 }
 
 /// Fails every held produce and fetch of a leadership that ends.

@@ -83,6 +83,14 @@ pub const CATALOGUE: Catalogue = Catalogue {
             name: "partition-offline",
             about: "a partition was left with no eligible leader",
         },
+        CheckInfo {
+            name: "segment-deleted-by-time",
+            about: "retention.ms deleted a log segment",
+        },
+        CheckInfo {
+            name: "segment-deleted-by-size",
+            about: "retention.bytes deleted a log segment",
+        },
     ],
     history: &[
         CheckInfo {
@@ -502,6 +510,11 @@ pub const FINAL_READER: u32 = u32::MAX;
 /// The history as Jepsen's Kafka analysis sees it, plus the final reads.
 pub fn log_ops(model: &Kafka, view: &View<'_, KNode>, history: &History<Call, Ret>) -> Vec<LogOp> {
     let mut ops = Vec::with_capacity(history.ops.len() + 1);
+    // Records retention deleted were not lost: the final read cannot see below the log
+    // start, so sends there count as unacknowledged.
+    let log_start: Vec<u64> = (0..model.s.cfg.partitions)
+        .map(|p| leader_of(view, p).map_or(0, |(_, b)| b.replicas[&p].log.log_start_offset))
+        .collect();
     for e in &history.ops {
         let process = e.client.0;
         match (&e.call, &e.ret) {
@@ -510,12 +523,14 @@ pub fn log_ops(model: &Kafka, view: &View<'_, KNode>, history: &History<Call, Re
                     Some(Ret::Sent { offset }) => *offset,
                     _ => None,
                 };
+                let expired = offset
+                    .is_some_and(|o| o < log_start.get(*partition as usize).copied().unwrap_or(0));
                 ops.push(LogOp::Send {
                     id: e.id.0,
                     process,
                     key: *partition,
                     value: *value,
-                    acked: e.outcome == Some(Outcome::Ok),
+                    acked: e.outcome == Some(Outcome::Ok) && !expired,
                     offset,
                 });
             }
@@ -581,13 +596,26 @@ pub fn history(
         return CheckResult::Valid;
     }
     let producers: BTreeSet<NodeId> = model.s.producers.iter().copied().collect();
+    let mut detail = a
+        .explain(name)
+        .unwrap_or_else(|| format!("{} {name}", a.count(name)));
+    // Say it in the run's own words: node names, partitions, the final read.
+    detail = detail
+        .replace(
+            &format!("op {}", u64::MAX),
+            "the final read of the committed log",
+        )
+        .replace(&format!("process {FINAL_READER}"), "the final read");
+    for id in view.ids() {
+        detail = detail.replace(
+            &format!("process {} ", id.0),
+            &format!("{} ", view.name(id)),
+        );
+    }
     CheckResult::Invalid {
         detail: format!(
-            "{} ({} acknowledged sends, {} values read)",
-            a.explain(name)
-                .unwrap_or_else(|| format!("{} {name}", a.count(name))),
-            a.acked,
-            a.seen
+            "{detail} ({} acknowledged sends, {} values read; keys are partitions)",
+            a.acked, a.seen
         ),
         nodes: producers.into_iter().collect(),
     }

@@ -221,6 +221,7 @@ impl Controller {
         self.was_leader = leader;
         let ready = self.raft.take_ready();
         let mut changed: BTreeSet<u32> = BTreeSet::new();
+        let mut registered = false;
         for (index, entry) in ready.committed {
             let Payload::Command(rec) = entry.payload else {
                 continue;
@@ -232,6 +233,9 @@ impl Controller {
                 }
                 MetadataRecord::RegisterBroker { broker, .. } => {
                     self.proposed_register.remove(broker);
+                    // A (re)started broker knows nothing yet: it gets the whole image,
+                    // as a KRaft broker replays the metadata log.
+                    registered = true;
                 }
                 _ => {}
             }
@@ -268,7 +272,9 @@ impl Controller {
                 }
             }
         }
-        if leader && !changed.is_empty() {
+        if leader && registered {
+            self.broadcast_all(ctx);
+        } else if leader && !changed.is_empty() {
             let partitions: Vec<_> = changed
                 .into_iter()
                 .filter_map(|p| {

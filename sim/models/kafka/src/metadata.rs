@@ -166,15 +166,29 @@ impl Metadata {
                 );
                 let mut changed = Vec::new();
                 if !clean_shutdown && self.rules.eligible_leader_replicas {
-                    // KIP-966: its log may be torn; it is no longer known to hold the data.
+                    // KIP-966 (handleBrokerUncleanShutdown): its log may be torn; it is no
+                    // longer known to hold the data, and does not keep its leadership.
                     for (i, p) in self.partitions.iter_mut().enumerate() {
                         let in_isr = p.isr.contains(broker);
                         let in_elr = p.elr.contains(broker);
-                        if (in_isr && p.leader != Some(*broker)) || in_elr {
+                        if in_isr || in_elr {
                             p.isr.retain(|r| r != broker);
                             p.elr.retain(|r| r != broker);
+                            let was_leader = p.leader == Some(*broker);
+                            if was_leader {
+                                p.leader = None;
+                                p.leader_epoch += 1;
+                            }
                             p.partition_epoch += 1;
-                            changed.push((i as u32, None));
+                            changed.push((
+                                i as u32,
+                                was_leader.then_some(LeaderChange {
+                                    partition: i as u32,
+                                    leader: None,
+                                    leader_epoch: p.leader_epoch,
+                                    election: None,
+                                }),
+                            ));
                         }
                     }
                 }

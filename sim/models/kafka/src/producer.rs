@@ -49,6 +49,8 @@ struct Batch {
     sent: bool,
     /// Not before this time (retry backoff).
     not_before_ns: u64,
+    /// The producer epoch its sequence numbers belong to.
+    epoch: i16,
     created_ns: u64,
 }
 
@@ -228,6 +230,23 @@ impl Producer {
         let record_bytes = c.record_bytes as usize + key.map_or(0, |_| 8) + 16;
         let now = ctx.now();
         let batch_bytes = c.batch_bytes as usize;
+        // As in the Java accumulator, a batch waiting to be sent still takes records
+        // while it has room; linger only decides when it may go.
+        if let Some(b) = self
+            .ready
+            .get_mut(&partition)
+            .and_then(|q| q.back_mut())
+            .filter(|b| !b.sent && b.bytes + record_bytes <= batch_bytes)
+        {
+            b.records.push(Pending {
+                value,
+                key,
+                op,
+                sent_ns: now,
+            });
+            b.bytes += record_bytes;
+            return;
+        }
         let b = self.open.entry(partition).or_insert_with(|| Batch {
             partition,
             records: Vec::new(),
@@ -236,6 +255,7 @@ impl Producer {
             attempts: 0,
             sent: false,
             not_before_ns: 0,
+            epoch: -1,
             created_ns: now,
         });
         let first = b.records.is_empty();
@@ -310,7 +330,8 @@ impl Producer {
         } else {
             (-1, -1)
         };
-        if pid >= 0 && batch.base_sequence < 0 {
+        if pid >= 0 && (batch.base_sequence < 0 || batch.epoch != epoch) {
+            batch.epoch = epoch;
             let seq = self.next_sequence.entry(batch.partition).or_insert(0);
             batch.base_sequence = *seq;
             *seq = crate::producer_state::increment_sequence(*seq, batch.records.len() as u32);
@@ -389,12 +410,26 @@ impl Producer {
     }
 
     fn retry_or_fail(&mut self, ctx: &mut Ctx<'_, KNode>, mut batch: Batch, e: KError) {
-        let c = &self.s.cfg;
+        let c = self.s.cfg.clone();
         let expired = ctx.now().saturating_sub(batch.created_ns) >= c.delivery_timeout.0;
-        let retriable = e.retriable() || (c.idempotence && e == KError::OutOfOrderSequence);
+        if c.idempotence
+            && matches!(e, KError::OutOfOrderSequence | KError::ProducerFenced)
+            && !self.earlier_in_flight(&batch)
+        {
+            self.bump_epoch(ctx, &batch, e);
+        }
+        let retriable = e.retriable()
+            || (c.idempotence && matches!(e, KError::OutOfOrderSequence | KError::ProducerFenced));
         if retriable && batch.attempts <= c.retries && !expired {
             self.retried += 1;
-            batch.not_before_ns = ctx.now() + c.retry_backoff.0;
+            // A sequence gap means an earlier batch of this partition was overtaken on
+            // the network (dsim's links reorder; Kafka's TCP connections do not): send it
+            // again at once, behind the earlier one, rather than back off.
+            batch.not_before_ns = if e == KError::OutOfOrderSequence {
+                ctx.now()
+            } else {
+                ctx.now() + c.retry_backoff.0
+            };
             if matches!(
                 e,
                 KError::NotLeaderOrFollower
@@ -426,6 +461,44 @@ impl Producer {
             ),
         );
         self.fail(ctx, batch);
+    }
+
+    /// Whether a batch of the same partition with an earlier sequence (of the same epoch)
+    /// is still in flight: then a sequence gap is only the network overtaking it.
+    fn earlier_in_flight(&self, batch: &Batch) -> bool {
+        self.in_flight.values().any(|f| {
+            f.batch.partition == batch.partition
+                && f.batch.epoch == batch.epoch
+                && f.batch.base_sequence < batch.base_sequence
+        })
+    }
+
+    /// KIP-360: the leader has lost the producer's history (a sequence gap it cannot
+    /// fill, typically after a leader lost acknowledged records). The idempotent producer
+    /// bumps its epoch and numbers everything not yet acknowledged from 0 again.
+    fn bump_epoch(&mut self, ctx: &mut Ctx<'_, KNode>, batch: &Batch, e: KError) {
+        let Some((pid, epoch)) = self.producer_id else {
+            return;
+        };
+        if batch.epoch < epoch {
+            return; // already bumped since this batch was numbered
+        }
+        self.producer_id = Some((pid, epoch.wrapping_add(1).max(0)));
+        self.next_sequence.clear();
+        for q in self.ready.values_mut() {
+            for b in q.iter_mut() {
+                b.base_sequence = -1;
+            }
+        }
+        ctx.note(
+            "producer-epoch-bump",
+            format!(
+                "{} on topic-{} with nothing earlier in flight: producer {pid} bumps its epoch to {} and renumbers (KIP-360)",
+                e.name(),
+                batch.partition,
+                epoch + 1
+            ),
+        );
     }
 
     fn fail(&mut self, ctx: &mut Ctx<'_, KNode>, batch: Batch) {
