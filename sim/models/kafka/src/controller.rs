@@ -113,8 +113,15 @@ impl Controller {
                 incarnation,
                 clean_shutdown,
             } => {
-                self.last_heartbeat_ns.insert(broker, ctx.now());
                 let known = self.image.brokers.get(&broker).copied();
+                if known.is_some_and(|b| !b.fenced && b.incarnation != incarnation) {
+                    // A restarted broker while its old incarnation's session is still
+                    // valid: refused (DUPLICATE_BROKER_REGISTRATION) until that session
+                    // expires and the old incarnation is fenced, leadership and all.
+                    ctx.send(from, Msg::BrokerHeartbeatReply { registered: false });
+                    return;
+                }
+                self.last_heartbeat_ns.insert(broker, ctx.now());
                 let current = known.is_some_and(|b| b.incarnation == incarnation && !b.fenced);
                 let pending = self.proposed_register.get(&broker) == Some(&incarnation);
                 if !current && !pending {
