@@ -160,6 +160,10 @@ pub struct Broker {
     pub truncated_records: u64,
     /// ZooKeeper mode's controller and registration (`zk_broker.rs`).
     pub zk: Option<Box<crate::zk_broker::ZkBroker>>,
+    /// The controller this broker last accepted an epoch from, and when it last heard
+    /// from it (for `controller_silence_ms`).
+    pub controller_node: Option<NodeId>,
+    pub controller_contact_ns: u64,
 }
 
 impl Broker {
@@ -187,6 +191,8 @@ impl Broker {
             appended: 0,
             truncated_records: 0,
             zk,
+            controller_node: None,
+            controller_contact_ns: 0,
         }
     }
 
@@ -322,6 +328,27 @@ impl Broker {
             self.active_controller = Some(from);
             self.last_heartbeat_reply_ns = ctx.now();
         }
+        if controller_epoch > self.controller_epoch {
+            // `controller_silence_ms`: how long this broker heard nothing from any
+            // controller before a new controller epoch reached it. Brokers hear the KRaft
+            // controller through heartbeat answers (every broker_heartbeat_interval) and
+            // LeaderAndIsr; a ZooKeeper-mode controller only speaks when it sends
+            // LeaderAndIsr, so there the figure also counts the quiet time before the
+            // old controller died (an upper bound on the controller-less gap).
+            if self.controller_epoch > 0 {
+                let gap_ms = ctx.now().saturating_sub(self.controller_contact_ns) / 1_000_000;
+                ctx.metric("controller_silence_ms", gap_ms as i64);
+                ctx.note(
+                    "new-controller",
+                    format!(
+                        "controller epoch {} -> {controller_epoch} after {gap_ms} ms without a word from a controller",
+                        self.controller_epoch
+                    ),
+                );
+            }
+            self.controller_node = Some(from);
+        }
+        self.controller_contact_ns = ctx.now();
         self.controller_epoch = controller_epoch;
         for (p, state) in partitions {
             if let Some(l) = self.leaders.get_mut(p as usize) {
@@ -492,6 +519,9 @@ impl Broker {
             Msg::BrokerHeartbeatReply { .. } => {
                 self.active_controller = Some(from);
                 self.last_heartbeat_reply_ns = ctx.now();
+                if self.controller_node == Some(from) {
+                    self.controller_contact_ns = ctx.now();
+                }
             }
             Msg::LeaderAndIsr {
                 controller_epoch,
@@ -1008,9 +1038,16 @@ impl Broker {
         let isr = lead.st.isr.clone();
         lead.alter_in_flight = Some(isr.clone());
         let (leader_epoch, partition_epoch) = (lead.st.leader_epoch, lead.partition_epoch);
-        if let Some(mut zk) = self.zk.take() {
-            zk.alter_isr(self, ctx, p, leader_epoch, partition_epoch, isr);
-            self.zk = Some(zk);
+        if self.s.cfg.controller == crate::ControllerMode::ZooKeeper {
+            match self.zk.take() {
+                Some(mut zk) => {
+                    zk.alter_isr(self, ctx, p, leader_epoch, partition_epoch, isr);
+                    self.zk = Some(zk);
+                }
+                // Called back from inside the ZooKeeper session (an answer to the last
+                // write): write again right after it.
+                None => ctx.set_timer(Timer::AlterRetry(p), 1_000_000),
+            }
             return;
         }
         let msg = Msg::AlterPartition {

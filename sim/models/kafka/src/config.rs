@@ -243,6 +243,11 @@ impl Default for KafkaConfig {
     }
 }
 
+/// The ZooKeeper ensemble's `tickTime` in ZooKeeper mode (zoo_sample.cfg's 2000 ms).
+pub const ZK_TICK_NS: u64 = 2_000_000_000;
+/// ZooKeeper's session timeout bounds: 2 and 20 ticks.
+pub const ZK_MIN_SESSION_TIMEOUT_NS: u64 = 2 * ZK_TICK_NS;
+pub const ZK_MAX_SESSION_TIMEOUT_NS: u64 = 20 * ZK_TICK_NS;
 pub const MAX_BROKERS: u32 = 32;
 pub const MAX_PARTITIONS: u32 = 1024;
 pub const MAX_CLIENTS: u32 = 64;
@@ -423,11 +428,23 @@ impl KafkaConfig {
             ));
         }
         if self.controller == ControllerMode::ZooKeeper {
-            return Err(ConfigError::new(
-                "controller",
-                "ZooKeeper mode is not built yet",
-                Some("controller = \"kraft\"".into()),
-            ));
+            if self.eligible_leader_replicas {
+                // KIP-966's ELR lives in KRaft's metadata records only.
+                return Err(ConfigError::new(
+                    "eligible_leader_replicas",
+                    "eligible leader replicas (KIP-966) exist only in KRaft mode; ZooKeeper mode has no ELR",
+                    Some("controller = \"kraft\", or eligible_leader_replicas = false".into()),
+                ));
+            }
+            let t = self.zookeeper_session_timeout.0;
+            if !(ZK_MIN_SESSION_TIMEOUT_NS..=ZK_MAX_SESSION_TIMEOUT_NS).contains(&t) {
+                // ZooKeeper clamps session timeouts to 2..=20 ticks (tickTime = 2000 ms).
+                return Err(ConfigError::new(
+                    "zookeeper_session_timeout",
+                    "zookeeper_session_timeout must be 4s..=40s (ZooKeeper's minSessionTimeout and maxSessionTimeout with tickTime = 2000 ms)",
+                    Some("zookeeper_session_timeout = \"18s\"".into()),
+                ));
+            }
         }
         if self.consumers > 0 {
             return Err(ConfigError::new(

@@ -359,7 +359,8 @@ impl Model for Kafka {
                     KNode::ZooKeeper(Box::new(ZkServer::new(ServerConfig {
                         sid: id.0 + 1,
                         peers: s.quorum.clone(),
-                        tick_ns: 100_000_000,
+                        // tickTime: bounds the session timeouts ZooKeeper grants.
+                        tick_ns: config::ZK_TICK_NS,
                         init_limit: 10,
                         sync_limit: 5,
                         snapshot_count: 1000,

@@ -303,6 +303,13 @@ impl Metadata {
         }
     }
 
+    /// Elects a leader for every partition that has none (or a fenced one): what the
+    /// ZooKeeper-mode controller does after loading the states on failover (Kafka's
+    /// `PartitionStateMachine.triggerOnlinePartitionStateChange`).
+    pub fn elect_offline_partitions(&mut self) -> Vec<(u32, Option<LeaderChange>)> {
+        self.elect_offline()
+    }
+
     /// Elects a leader for every partition that has none (or a fenced one).
     fn elect_offline(&mut self) -> Vec<(u32, Option<LeaderChange>)> {
         let live: Vec<BrokerId> = self.live_brokers().collect();
