@@ -160,6 +160,9 @@ pub struct Broker {
     pub truncated_records: u64,
     /// ZooKeeper mode's controller and registration (`zk_broker.rs`).
     pub zk: Option<Box<crate::zk_broker::ZkBroker>>,
+    /// The group coordinator, while this broker leads `__consumer_offsets`
+    /// (`coordinator.rs`).
+    pub coordinator: Option<Box<crate::coordinator::Coordinator>>,
 }
 
 impl Broker {
@@ -173,7 +176,7 @@ impl Broker {
                     leader: None,
                     leader_epoch: 0
                 };
-                s.cfg.partitions as usize
+                s.assignment.len()
             ],
             s,
             incarnation: 0,
@@ -187,6 +190,7 @@ impl Broker {
             appended: 0,
             truncated_records: 0,
             zk,
+            coordinator: None,
         }
     }
 
@@ -334,6 +338,7 @@ impl Broker {
             }
             self.apply_partition_state(ctx, p, state);
         }
+        self.sync_coordinator(ctx);
     }
 
     /// Becomes leader or follower of `p` as `state` says, if it is news.
@@ -571,6 +576,13 @@ impl Broker {
                 batch,
                 acks,
             } => self.on_produce(ctx, from, request, partition, batch, acks),
+            m @ (Msg::FindCoordinator
+            | Msg::JoinGroup { .. }
+            | Msg::SyncGroup { .. }
+            | Msg::Heartbeat { .. }
+            | Msg::LeaveGroup { .. }
+            | Msg::OffsetCommit { .. }
+            | Msg::OffsetFetch { .. }) => self.on_group_message(ctx, from, m),
             Msg::Zk(m) => {
                 if let Some(mut zk) = self.zk.take() {
                     zk.on_message(self, ctx, from, m);
@@ -700,7 +712,7 @@ impl Broker {
     }
 
     /// Answers held produces the HW passed, and held fetches that now have data.
-    fn after_leader_progress(&mut self, ctx: &mut Ctx<'_, KNode>, p: u32) {
+    pub(crate) fn after_leader_progress(&mut self, ctx: &mut Ctx<'_, KNode>, p: u32) {
         let min_isr = self.s.cfg.min_insync_replicas as usize;
         let Some(r) = self.replicas.get_mut(&p) else {
             return;
@@ -743,6 +755,9 @@ impl Broker {
         }
         if let Some(Role::Leader(lead)) = self.replicas.get_mut(&p).map(|r| &mut r.role) {
             lead.held_fetch.extend(keep);
+        }
+        if self.s.offsets_partition() == Some(p) {
+            self.coordinator_progress(ctx);
         }
     }
 
@@ -1099,6 +1114,7 @@ impl Broker {
             }
             Timer::Purgatory => {
                 self.expire_held(ctx);
+                self.coordinator_tick(ctx);
                 ctx.set_timer(Timer::Purgatory, PURGATORY_TICK_NS);
             }
             Timer::Retention => {
@@ -1160,7 +1176,7 @@ impl Broker {
     }
 
     /// `flush.messages`: fsync after this many records.
-    fn count_flush(&mut self, ctx: &mut Ctx<'_, KNode>, records: u64) {
+    pub(crate) fn count_flush(&mut self, ctx: &mut Ctx<'_, KNode>, records: u64) {
         let every = self.s.cfg.flush_messages;
         if every == 0 || records == 0 {
             return;
