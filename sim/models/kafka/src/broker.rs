@@ -164,6 +164,9 @@ pub struct Broker {
     /// from it (for `controller_silence_ms`).
     pub controller_node: Option<NodeId>,
     pub controller_contact_ns: u64,
+    /// The group coordinator, while this broker leads `__consumer_offsets`
+    /// (`coordinator.rs`).
+    pub coordinator: Option<Box<crate::coordinator::Coordinator>>,
 }
 
 impl Broker {
@@ -177,7 +180,7 @@ impl Broker {
                     leader: None,
                     leader_epoch: 0
                 };
-                s.cfg.partitions as usize
+                s.assignment.len()
             ],
             s,
             incarnation: 0,
@@ -193,6 +196,7 @@ impl Broker {
             zk,
             controller_node: None,
             controller_contact_ns: 0,
+            coordinator: None,
         }
     }
 
@@ -361,6 +365,7 @@ impl Broker {
             }
             self.apply_partition_state(ctx, p, state);
         }
+        self.sync_coordinator(ctx);
     }
 
     /// Becomes leader or follower of `p` as `state` says, if it is news.
@@ -601,6 +606,13 @@ impl Broker {
                 batch,
                 acks,
             } => self.on_produce(ctx, from, request, partition, batch, acks),
+            m @ (Msg::FindCoordinator
+            | Msg::JoinGroup { .. }
+            | Msg::SyncGroup { .. }
+            | Msg::Heartbeat { .. }
+            | Msg::LeaveGroup { .. }
+            | Msg::OffsetCommit { .. }
+            | Msg::OffsetFetch { .. }) => self.on_group_message(ctx, from, m),
             Msg::Zk(m) => {
                 if let Some(mut zk) = self.zk.take() {
                     zk.on_message(self, ctx, from, m);
@@ -730,7 +742,7 @@ impl Broker {
     }
 
     /// Answers held produces the HW passed, and held fetches that now have data.
-    fn after_leader_progress(&mut self, ctx: &mut Ctx<'_, KNode>, p: u32) {
+    pub(crate) fn after_leader_progress(&mut self, ctx: &mut Ctx<'_, KNode>, p: u32) {
         let min_isr = self.s.cfg.min_insync_replicas as usize;
         let Some(r) = self.replicas.get_mut(&p) else {
             return;
@@ -773,6 +785,9 @@ impl Broker {
         }
         if let Some(Role::Leader(lead)) = self.replicas.get_mut(&p).map(|r| &mut r.role) {
             lead.held_fetch.extend(keep);
+        }
+        if self.s.offsets_partition() == Some(p) {
+            self.coordinator_progress(ctx);
         }
     }
 
@@ -1136,6 +1151,7 @@ impl Broker {
             }
             Timer::Purgatory => {
                 self.expire_held(ctx);
+                self.coordinator_tick(ctx);
                 ctx.set_timer(Timer::Purgatory, PURGATORY_TICK_NS);
             }
             Timer::Retention => {
@@ -1197,7 +1213,7 @@ impl Broker {
     }
 
     /// `flush.messages`: fsync after this many records.
-    fn count_flush(&mut self, ctx: &mut Ctx<'_, KNode>, records: u64) {
+    pub(crate) fn count_flush(&mut self, ctx: &mut Ctx<'_, KNode>, records: u64) {
         let every = self.s.cfg.flush_messages;
         if every == 0 || records == 0 {
             return;

@@ -7,6 +7,19 @@
 //! partition's committed log from its leader, as Jepsen's final reads do, so an
 //! acknowledged record missing from the log is found even without consumers.
 //!
+//! The consumer group's delivery guarantees (domain note 004; the Kafka documentation's
+//! "Message Delivery Semantics"), from the consumers' `Poll` and `Process` operations:
+//! * `at-least-once`: every record of the final committed log (below the high watermark,
+//!   user partitions only) was processed by some consumer. Auto-commit that commits
+//!   positions before the records are processed breaks it when a consumer dies mid-batch.
+//! * `no-duplicate-processing`: no value was processed twice. Committing after processing
+//!   (at-least-once) breaks it when a consumer dies between processing and commit.
+//!
+//! The internal `__consumer_offsets` partition (index `partitions`, when there are
+//! consumers) is a partition like the others for the broker checks (`partitions-online`,
+//! `fully-replicated`, `logs-agree`), and is left out of the final reads and the client
+//! history checks, which are about the user's records.
+//!
 //! Broker invariants (hachikuji's kafka-specification, TLA+, and the Kafka
 //! documentation's replication design):
 //! * `one-leader-per-epoch` (always): no two brokers lead one partition in one leader
@@ -112,6 +125,14 @@ pub const CATALOGUE: Catalogue = Catalogue {
         CheckInfo {
             name: "poll-skip",
             about: "a consumer's successive polls skipped offsets that hold records",
+        },
+        CheckInfo {
+            name: "at-least-once",
+            about: "every record of the final committed log was processed by some consumer",
+        },
+        CheckInfo {
+            name: "no-duplicate-processing",
+            about: "no record was processed twice (by one consumer or two)",
         },
     ],
 };
@@ -365,7 +386,8 @@ pub fn eventually(
     view: &View<'_, KNode>,
     _history: &History<Call, Ret>,
 ) -> Option<(String, Vec<NodeId>)> {
-    let partitions = model.s.cfg.partitions;
+    // Every partition, `__consumer_offsets` included.
+    let partitions = model.s.assignment.len() as u32;
     match name {
         "partitions-online" => {
             let offline: Vec<u32> = (0..partitions)
@@ -462,7 +484,7 @@ pub fn value_of(bytes: &[u8]) -> u64 {
 }
 
 fn logs_agree(model: &Kafka, view: &View<'_, KNode>) -> Option<(String, Vec<NodeId>)> {
-    for p in 0..model.s.cfg.partitions {
+    for p in 0..model.s.assignment.len() as u32 {
         let Some((lid, leader)) = leader_of(view, p) else {
             continue;
         };
@@ -544,7 +566,16 @@ pub fn log_ops(model: &Kafka, view: &View<'_, KNode>, history: &History<Call, Re
             _ => {}
         }
     }
-    // The final read: every partition's committed log, from its leader.
+    ops.push(LogOp::Poll {
+        id: u64::MAX,
+        process: FINAL_READER,
+        records: final_read(model, view),
+    });
+    ops
+}
+
+/// The final read: every user partition's committed log (below the HW), from its leader.
+pub fn final_read(model: &Kafka, view: &View<'_, KNode>) -> Vec<(u32, u64, u64)> {
     let mut records = Vec::new();
     for p in 0..model.s.cfg.partitions {
         if let Some((lid, leader)) = leader_of(view, p) {
@@ -554,12 +585,7 @@ pub fn log_ops(model: &Kafka, view: &View<'_, KNode>, history: &History<Call, Re
             }
         }
     }
-    ops.push(LogOp::Poll {
-        id: u64::MAX,
-        process: FINAL_READER,
-        records,
-    });
-    ops
+    records
 }
 
 pub fn analysis(
@@ -586,6 +612,11 @@ pub fn history(
     view: &View<'_, KNode>,
     history: &History<Call, Ret>,
 ) -> CheckResult {
+    match name {
+        "at-least-once" => return at_least_once(model, view, history),
+        "no-duplicate-processing" => return no_duplicate_processing(view, history),
+        _ => {}
+    }
     if !queue_log::VIOLATIONS.contains(&name) {
         return CheckResult::Unknown {
             detail: format!("the kafka model has no history check `{name}`"),
@@ -618,5 +649,158 @@ pub fn history(
             a.acked, a.seen
         ),
         nodes: producers.into_iter().collect(),
+    }
+}
+
+// --- the consumer group's delivery guarantees ---------------------------------------------
+
+fn at(ns: u64) -> String {
+    dsim_core::units::format_ns(ns)
+}
+
+/// Every record of the final committed log was processed (completed `Process`).
+fn at_least_once(
+    model: &Kafka,
+    view: &View<'_, KNode>,
+    history: &History<Call, Ret>,
+) -> CheckResult {
+    if model.s.cfg.consumers == 0 {
+        return CheckResult::Unknown {
+            detail: "at-least-once needs consumers (consumers = 0)".into(),
+        };
+    }
+    let mut processed = BTreeSet::new();
+    // value -> (consumer, poll time), the first poll that returned it.
+    let mut polled: BTreeMap<u64, (NodeId, u64)> = BTreeMap::new();
+    // value -> (consumer, start) of a processing that never completed.
+    let mut cut: BTreeMap<u64, (NodeId, u64)> = BTreeMap::new();
+    for e in &history.ops {
+        match (&e.call, &e.ret) {
+            (Call::Process { value, .. }, _) if e.is_ok() => {
+                processed.insert(*value);
+            }
+            (Call::Process { value, .. }, _) => {
+                cut.entry(*value).or_insert((e.client, e.invoke_ns));
+            }
+            (Call::Poll, Some(Ret::Polled { records })) => {
+                for (_, _, v) in records {
+                    polled.entry(*v).or_insert((e.client, e.invoke_ns));
+                }
+            }
+            _ => {}
+        }
+    }
+    let log = final_read(model, view);
+    let missing: Vec<&(u32, u64, u64)> = log
+        .iter()
+        .filter(|(_, _, v)| !processed.contains(v))
+        .collect();
+    if missing.is_empty() {
+        return CheckResult::Valid;
+    }
+    let mut nodes = BTreeSet::new();
+    let examples: Vec<String> = missing
+        .iter()
+        .take(4)
+        .map(|(p, o, v)| {
+            let whose = match (cut.get(v), polled.get(v)) {
+                (Some((c, t)), _) => {
+                    nodes.insert(*c);
+                    format!(
+                        "{} polled it and started processing it at {} but never finished (it went down)",
+                        view.name(*c),
+                        at(*t)
+                    )
+                }
+                (None, Some((c, t))) => {
+                    nodes.insert(*c);
+                    format!(
+                        "{} polled it at {} and went down before processing it; its offset had been committed past it, so no one polled it again",
+                        view.name(*c),
+                        at(*t)
+                    )
+                }
+                (None, None) => "no consumer ever polled it".to_string(),
+            };
+            format!("topic-{p} offset {o} (value {v:#x}): {whose}")
+        })
+        .collect();
+    let never_polled = missing
+        .iter()
+        .filter(|(_, _, v)| !polled.contains_key(v))
+        .count();
+    CheckResult::Invalid {
+        detail: format!(
+            "{} of {} committed record(s) were never processed ({} never polled at all){}: {}",
+            missing.len(),
+            log.len(),
+            never_polled,
+            if never_polled == missing.len() {
+                " — did the run end before the consumers caught up?"
+            } else {
+                ""
+            },
+            examples.join("; ")
+        ),
+        nodes: nodes.into_iter().collect(),
+    }
+}
+
+/// No value was processed (to completion) twice.
+fn no_duplicate_processing(view: &View<'_, KNode>, history: &History<Call, Ret>) -> CheckResult {
+    let mut first: BTreeMap<u64, (NodeId, u64)> = BTreeMap::new();
+    // (partition, offset, value, first processing, second processing)
+    type Seen = (NodeId, u64);
+    let mut dups: Vec<(u32, u64, u64, Seen, Seen)> = Vec::new();
+    let mut count = 0usize;
+    for e in &history.ops {
+        let Call::Process {
+            partition,
+            offset,
+            value,
+        } = &e.call
+        else {
+            continue;
+        };
+        if !e.is_ok() {
+            continue;
+        }
+        let now = (e.client, e.complete_ns.unwrap_or(e.invoke_ns));
+        match first.get(value) {
+            None => {
+                first.insert(*value, now);
+            }
+            Some(earlier) => {
+                count += 1;
+                if dups.len() < 4 {
+                    dups.push((*partition, *offset, *value, *earlier, now));
+                }
+            }
+        }
+    }
+    if count == 0 {
+        return CheckResult::Valid;
+    }
+    let mut nodes = BTreeSet::new();
+    let examples: Vec<String> = dups
+        .iter()
+        .map(|(p, o, v, (c1, t1), (c2, t2))| {
+            nodes.insert(*c1);
+            nodes.insert(*c2);
+            format!(
+                "topic-{p} offset {o} (value {v:#x}) by {} at {} and again by {} at {}",
+                view.name(*c1),
+                at(*t1),
+                view.name(*c2),
+                at(*t2)
+            )
+        })
+        .collect();
+    CheckResult::Invalid {
+        detail: format!(
+            "{count} record(s) were processed twice (their offsets were not committed when the first processing ended, and the partition was consumed again from the older committed offset): {}",
+            examples.join("; ")
+        ),
+        nodes: nodes.into_iter().collect(),
     }
 }

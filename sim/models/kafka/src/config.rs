@@ -252,6 +252,9 @@ pub const MAX_BROKERS: u32 = 32;
 pub const MAX_PARTITIONS: u32 = 1024;
 pub const MAX_CLIENTS: u32 = 64;
 pub const MAX_QUORUM: u32 = 7;
+/// `group.min.session.timeout.ms` and `group.max.session.timeout.ms` (Kafka's defaults).
+pub const MIN_SESSION_TIMEOUT_MS: u64 = 6_000;
+pub const MAX_SESSION_TIMEOUT_MS: u64 = 1_800_000;
 /// Records per simulated second, all producers together.
 pub const MAX_PRODUCE_RATE: u64 = 1_000_000;
 
@@ -447,11 +450,18 @@ impl KafkaConfig {
             }
         }
         if self.consumers > 0 {
-            return Err(ConfigError::new(
-                "consumers",
-                "consumer groups are not built yet",
-                Some("consumers = 0".into()),
-            ));
+            // The broker's group.min.session.timeout.ms and group.max.session.timeout.ms
+            // (defaults 6 s and 30 min) refuse other session timeouts
+            // (INVALID_SESSION_TIMEOUT).
+            range(
+                "session_timeout",
+                self.session_timeout.0 / 1_000_000,
+                MIN_SESSION_TIMEOUT_MS,
+                MAX_SESSION_TIMEOUT_MS,
+                "session_timeout = \"45s\"",
+            )?;
+            // processing_time × max_poll_records above max_poll_interval is allowed (it is
+            // a lesson: the consumer is expelled mid-batch, KIP-62); the consumer notes it.
         }
         if self.cleanup_policy == Cleanup::Compact && self.keys == 0 {
             return Err(ConfigError::new(

@@ -307,7 +307,11 @@ impl Group {
         self.maybe_complete_join(now_ms)
     }
 
-    /// An offset commit: only a member of the current, stable generation may commit.
+    /// An offset commit: only a member of the current generation may commit, and not while
+    /// the new generation's assignment is being handed out. Like Kafka's
+    /// `GroupCoordinator.doCommitOffsets`, a member of the current generation may still
+    /// commit while the group prepares a rebalance (that is how it commits what it
+    /// processed before it rejoins, `onJoinPrepare`).
     pub fn commit(
         &mut self,
         member: &str,
@@ -315,7 +319,7 @@ impl Group {
         offsets: &[(u32, u64)],
     ) -> Result<(), GroupError> {
         self.check_member(member, generation)?;
-        if self.state != GroupState::Stable {
+        if self.state == GroupState::CompletingRebalance {
             return Err(GroupError::RebalanceInProgress);
         }
         for &(p, o) in offsets {
@@ -440,6 +444,22 @@ mod tests {
             g.tick(20_000).is_empty(),
             "a and c wait for the leader's SyncGroup"
         );
+    }
+
+    #[test]
+    fn a_member_may_commit_while_a_rebalance_is_prepared_not_while_it_completes() {
+        let mut g = stable_two();
+        g.join("c", 10_000, 1_000);
+        assert_eq!(g.state, GroupState::PreparingRebalance);
+        g.commit("a", 2, &[(0, 3)]).unwrap();
+        g.join("a", 10_000, 1_001);
+        g.join("b", 10_000, 1_002);
+        assert_eq!(g.state, GroupState::CompletingRebalance);
+        assert_eq!(
+            g.commit("a", 3, &[(0, 4)]),
+            Err(GroupError::RebalanceInProgress)
+        );
+        assert_eq!(g.offsets[&0], 3);
     }
 
     #[test]

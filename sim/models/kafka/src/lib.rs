@@ -30,6 +30,7 @@ pub mod checks;
 pub mod config;
 pub mod consumer;
 pub mod controller;
+pub mod coordinator;
 pub mod epoch_cache;
 pub mod group;
 pub mod isr;
@@ -85,6 +86,14 @@ impl Settings {
         self.brokers[(b - 1) as usize]
     }
 
+    /// The internal `__consumer_offsets` partition, when there is a consumer group: it is
+    /// partition `cfg.partitions`, after the user partitions `0..cfg.partitions`, placed and
+    /// replicated like them (so the controller, elections and replication handle it
+    /// unchanged). Its leader is the group coordinator.
+    pub fn offsets_partition(&self) -> Option<u32> {
+        (self.cfg.consumers > 0).then_some(self.cfg.partitions)
+    }
+
     pub fn broker_of(&self, node: NodeId) -> Option<BrokerId> {
         let first = self.brokers.first()?.0;
         (node.0 >= first && node.0 < first + self.brokers.len() as u32).then(|| node.0 - first + 1)
@@ -100,6 +109,13 @@ pub enum Call {
     Poll,
     /// A consumer is given these partitions by a rebalance (its positions reset).
     Assign { partitions: Vec<u32> },
+    /// A consumer's application processes one polled record (completed `ok` when the
+    /// processing is done; left pending when the consumer died during it).
+    Process {
+        partition: u32,
+        offset: u64,
+        value: u64,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -113,6 +129,7 @@ pub enum Ret {
         records: Vec<(u32, u64, u64)>,
     },
     Assigned,
+    Processed,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -275,26 +292,22 @@ impl Kafka {
         let producers: Vec<NodeId> = (p0..p0 + cfg.producers).map(NodeId).collect();
         let c0 = p0 + cfg.producers;
         let consumers: Vec<NodeId> = (c0..c0 + cfg.consumers).map(NodeId).collect();
+        // The user partitions, then `__consumer_offsets` (one partition) with a group.
+        let all_partitions = cfg.partitions as usize + usize::from(cfg.consumers > 0);
         let assignment = if cfg.racks > 0 {
             let racks: Vec<(BrokerId, u32)> = (1..=cfg.brokers)
                 .map(|b| (b, (b - 1) % cfg.racks))
                 .collect();
             placement::assign_rack_aware(
                 &racks,
-                cfg.partitions as usize,
+                all_partitions,
                 cfg.replication_factor as usize,
                 0,
                 0,
             )
         } else {
             let ids: Vec<BrokerId> = (1..=cfg.brokers).collect();
-            placement::assign(
-                &ids,
-                cfg.partitions as usize,
-                cfg.replication_factor as usize,
-                0,
-                0,
-            )
+            placement::assign(&ids, all_partitions, cfg.replication_factor as usize, 0, 0)
         }
         .map_err(|e| ConfigError::new("replication_factor", e.to_string(), None))?;
         let ms = |d: dsim_core::units::Duration| (d.0 > 0).then_some((d.0 / 1_000_000) as i64);

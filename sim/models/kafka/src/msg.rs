@@ -175,6 +175,70 @@ pub enum Msg {
         partition: u32,
         result: Result<u64, KError>,
     },
+
+    // --- the consumer group (coordinator.rs, consumer.rs) -------------------------------
+    /// Which broker coordinates the group: the leader of its `__consumer_offsets` partition.
+    FindCoordinator,
+    FindCoordinatorReply {
+        coordinator: Option<BrokerId>,
+    },
+    /// A member (re)joins; answered when the join phase of the rebalance ends.
+    JoinGroup {
+        member: String,
+        session_timeout_ms: i64,
+    },
+    /// `members` is filled for the group leader only, which assigns the partitions.
+    JoinGroupReply {
+        result: Result<JoinedGroup, KError>,
+    },
+    /// The leader's SyncGroup carries everyone's assignment (client-side assignment).
+    SyncGroup {
+        member: String,
+        generation: u32,
+        assignment: Option<Vec<(String, Vec<u32>)>>,
+    },
+    SyncGroupReply {
+        generation: u32,
+        result: Result<Vec<u32>, KError>,
+    },
+    Heartbeat {
+        member: String,
+        generation: u32,
+    },
+    HeartbeatReply {
+        generation: u32,
+        error: Option<KError>,
+    },
+    LeaveGroup {
+        member: String,
+    },
+    /// Commits `(partition, next offset to consume)`; answered once the commit record is
+    /// below the offsets partition's high watermark.
+    OffsetCommit {
+        request: u64,
+        member: String,
+        generation: u32,
+        offsets: Vec<(u32, u64)>,
+    },
+    OffsetCommitReply {
+        request: u64,
+        result: Result<(), KError>,
+    },
+    OffsetFetch {
+        partitions: Vec<u32>,
+    },
+    /// `None`: nothing committed for that partition.
+    OffsetFetchReply {
+        result: Result<Vec<(u32, Option<u64>)>, KError>,
+    },
+}
+
+/// A JoinGroup answer.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct JoinedGroup {
+    pub generation: u32,
+    pub leader: String,
+    pub members: Vec<String>,
 }
 
 impl From<RaftMsg<MetadataRecord>> for Msg {
