@@ -31,6 +31,8 @@ use crate::{KNode, Settings, Timer};
 
 /// How often the active controller looks for brokers that missed their session.
 const TICK_NS: u64 = 250_000_000;
+/// Every this many ticks (2 s) the active controller resends every partition's state.
+const RESEND_TICKS: u64 = 8;
 
 #[derive(Debug)]
 pub struct Controller {
@@ -46,6 +48,7 @@ pub struct Controller {
     /// AlterPartition requests waiting for their record to commit: log index → sender.
     waiting_alter: BTreeMap<u64, (NodeId, u32)>,
     was_leader: bool,
+    ticks: u64,
     /// When this controller became active (for the failover metric).
     pub active_since_ns: Option<u64>,
 }
@@ -69,6 +72,7 @@ impl Controller {
             topic_proposed: false,
             waiting_alter: BTreeMap::new(),
             was_leader: false,
+            ticks: 0,
             active_since_ns: None,
         }
     }
@@ -170,6 +174,12 @@ impl Controller {
             return;
         }
         let now = ctx.now();
+        // KRaft brokers pull the metadata log, so a lost update is fetched again; here
+        // the active controller resends the whole image every few seconds instead.
+        self.ticks += 1;
+        if self.ticks.is_multiple_of(RESEND_TICKS) {
+            self.broadcast_all(ctx);
+        }
         let timeout = self.s.cfg.broker_session_timeout.0;
         let live: Vec<BrokerId> = self.image.live_brokers().collect();
         for b in live {
