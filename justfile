@@ -3,9 +3,9 @@
 
 dsim := "cargo run --release --quiet --"
 
-# Run one scenario with its report: just run scenarios/quorum/nwr-sloppy.toml 7
+# Run one scenario with its report (in reports/<name>/seed-<N>/): just run scenarios/kafka/acks1-leader-crash.toml 1
 run scenario seed="1":
-    {{dsim}} run {{scenario}} --seed {{seed}} --out reports/$(basename {{scenario}} .toml)-{{seed}}
+    {{dsim}} run {{scenario}} --seed {{seed}}
 
 # Every test in the workspace.
 test:

@@ -99,8 +99,25 @@ impl LogAnalysis {
     }
 }
 
-/// Analyses `ops`.
+/// The id of a checker's own final read (Jepsen's final reads at the end of the test):
+/// a `Poll` with this id is not an operation of the history and is named as such.
+pub const FINAL_READ: u64 = u64::MAX;
+
+fn op_name(id: u64) -> String {
+    if id == FINAL_READ {
+        "the final read".to_string()
+    } else {
+        format!("op {id}")
+    }
+}
+
+/// Analyses `ops`, naming processes "process N".
 pub fn analyse(ops: &[LogOp]) -> LogAnalysis {
+    analyse_with(ops, &|p| format!("process {p}"))
+}
+
+/// Analyses `ops`, naming each process with `process_name` (a node's name, say).
+pub fn analyse_with(ops: &[LogOp], process_name: &dyn Fn(u32) -> String) -> LogAnalysis {
     let mut out = LogAnalysis::default();
     // What is known to be at each (key, offset), and which op says so.
     let mut at: BTreeMap<(u32, u64), BTreeMap<u64, u64>> = BTreeMap::new();
@@ -143,7 +160,7 @@ pub fn analyse(ops: &[LogOp]) -> LogAnalysis {
         if values.len() > 1 {
             let list: Vec<String> = values
                 .iter()
-                .map(|(v, op)| format!("{v} (op {op})"))
+                .map(|(v, op)| format!("{v} ({})", op_name(*op)))
                 .collect();
             out.add(LogAnomaly {
                 name: "inconsistent-offsets",
@@ -198,8 +215,10 @@ pub fn analyse(ops: &[LogOp]) -> LogAnalysis {
                 name: "lost-write",
                 ops: vec![*id, by],
                 detail: format!(
-                    "send op {id} by process {process} of value {value} to key {key} was acknowledged at offset {}, but no poll ever saw it, though op {by} read key {key} up to offset {m}",
-                    offset.map_or("?".into(), |o| o.to_string())
+                    "send op {id} by {} of value {value} to key {key} was acknowledged at offset {}, but no poll ever saw it, though {} read key {key} up to offset {m}",
+                    process_name(*process),
+                    offset.map_or("?".into(), |o| o.to_string()),
+                    op_name(by)
                 ),
             }),
             None => out.add(LogAnomaly {
@@ -232,7 +251,10 @@ pub fn analyse(ops: &[LogOp]) -> LogAnalysis {
                                 name: "nonmonotonic-poll",
                                 ops: vec![last_op, *id],
                                 detail: format!(
-                                    "process {process} read key {key} offset {o} in op {id} after it had read offset {last} in op {last_op}"
+                                    "{} read key {key} offset {o} in {} after it had read offset {last} in {}",
+                                    process_name(*process),
+                                    op_name(*id),
+                                    op_name(last_op)
                                 ),
                             });
                         } else if let Some(skipped) =
@@ -242,7 +264,10 @@ pub fn analyse(ops: &[LogOp]) -> LogAnalysis {
                                 name: "poll-skip",
                                 ops: vec![last_op, *id],
                                 detail: format!(
-                                    "process {process} read key {key} offset {last} (op {last_op}) then offset {o} (op {id}), skipping offset {skipped}, which holds a value"
+                                    "{} read key {key} offset {last} ({}) then offset {o} ({}), skipping offset {skipped}, which holds a value",
+                                    process_name(*process),
+                                    op_name(last_op),
+                                    op_name(*id)
                                 ),
                             });
                         }

@@ -51,6 +51,22 @@ pub trait Model: Send + Sync {
         history: &History<<Self::Node as Node>::Call, <Self::Node as Node>::Ret>,
     ) -> Option<(String, Vec<NodeId>)>;
 
+    /// Runs the history checkers `names`, in order, within `budget` steps each: one result
+    /// per name. A model whose checks share one analysis of the history (one check per
+    /// anomaly it finds) overrides this to analyse once per run.
+    fn check_histories(
+        &self,
+        names: &[String],
+        view: &View<'_, Self::Node>,
+        history: &History<<Self::Node as Node>::Call, <Self::Node as Node>::Ret>,
+        budget: u64,
+    ) -> Vec<CheckResult> {
+        names
+            .iter()
+            .map(|name| self.check_history(name, view, history, budget))
+            .collect()
+    }
+
     /// Runs the history checker `name` within `budget` steps.
     fn check_history(
         &self,

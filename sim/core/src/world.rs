@@ -1758,6 +1758,9 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
 
     fn undo(&mut self, u: Undo) {
         match u {
+            // `heal_restarts = false`: what is down at the heal phase stays down, even when
+            // its own crash ends later.
+            Undo::Restart(..) if self.healing && !self.cfg.phases.heal_restarts => {}
             Undo::Restart(ids) => {
                 self.record_fault("restart", &ids, "end of crash".into());
                 self.restart_all(&ids);
@@ -1998,13 +2001,14 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
                         });
                     }
                 }
-                for name in &checks.history {
-                    match self.model.check_history(
-                        name,
-                        &view,
-                        &self.history,
-                        self.cfg.limits.checker_budget,
-                    ) {
+                let results = self.model.check_histories(
+                    &checks.history,
+                    &view,
+                    &self.history,
+                    self.cfg.limits.checker_budget,
+                );
+                for (name, result) in checks.history.iter().zip(results) {
+                    match result {
                         CheckResult::Valid => {}
                         CheckResult::Invalid { detail, nodes } => self.violations.push(Violation {
                             invariant: name.clone(),

@@ -76,8 +76,8 @@ pub struct Lead {
     /// The ISR the controller last confirmed, and its partition epoch.
     pub committed_isr: Vec<BrokerId>,
     pub partition_epoch: u32,
-    /// An ISR change sent to the controller and not answered yet.
-    pub alter_in_flight: Option<Vec<BrokerId>>,
+    /// An ISR change was sent to the controller and not answered yet.
+    pub alter_in_flight: bool,
     /// Where this leader's epoch started in its log (KAFKA-7128).
     pub epoch_start_offset: u64,
     held_produce: VecDeque<HeldProduce>,
@@ -137,6 +137,18 @@ impl Replica {
     pub fn log_end_offset(&self) -> u64 {
         self.log.log_end_offset()
     }
+
+    /// Cuts the log at `to` (a whole batch may take the end lower) and everything derived
+    /// from it: epochs, producer sequences, the high watermark. Returns (new end, records
+    /// dropped).
+    fn truncate(&mut self, disk: &mut dsim_core::Disk, to: u64) -> (u64, u64) {
+        let leo = self.log.log_end_offset();
+        let end = self.log.truncate_to(disk, to);
+        self.epochs.truncate_from_end(end);
+        self.producers.truncate_from(end);
+        self.high_watermark = self.high_watermark.min(end);
+        (end, leo.saturating_sub(end))
+    }
 }
 
 #[derive(Debug)]
@@ -167,6 +179,15 @@ pub struct Broker {
     /// The group coordinator, while this broker leads `__consumer_offsets`
     /// (`coordinator.rs`).
     pub coordinator: Option<Box<crate::coordinator::Coordinator>>,
+    /// KRaft: the active controller has accepted this incarnation. Until then the broker
+    /// is fenced: it keeps the partition states it is sent and acts on none (a restarted
+    /// broker must not serve while its old incarnation is still registered).
+    registered: bool,
+    fenced_states: BTreeMap<u32, PartitionState>,
+    /// Followers whose next fetch waits for the flush their last append started:
+    /// `flush.messages` flushes inside the append in Kafka, before the fetch that tells
+    /// the leader the new log end.
+    fetch_after_flush: Vec<u32>,
 }
 
 impl Broker {
@@ -197,6 +218,24 @@ impl Broker {
             controller_node: None,
             controller_contact_ns: 0,
             coordinator: None,
+            registered: false,
+            fenced_states: BTreeMap::new(),
+            fetch_after_flush: Vec::new(),
+        }
+    }
+
+    /// KRaft mode (not ZooKeeper mode). Asked of the configuration: the ZooKeeper part is
+    /// taken out of `zk` while it calls back into the broker.
+    fn kraft(&self) -> bool {
+        self.s.cfg.controller == crate::ControllerMode::Kraft
+    }
+
+    /// Hands the ZooKeeper-mode part the broker it lives in (it is taken out meanwhile, so
+    /// a call back into it from inside is a no-op).
+    fn with_zk(&mut self, f: impl FnOnce(&mut crate::zk_broker::ZkBroker, &mut Broker)) {
+        if let Some(mut zk) = self.zk.take() {
+            f(&mut zk, self);
+            self.zk = Some(zk);
         }
     }
 
@@ -239,18 +278,9 @@ impl Broker {
             }
             let mut epochs = LeaderEpochCache::default();
             let mut producers = ProducerState::default();
-            let mut at = log.log_start_offset;
-            while at < log.log_end_offset() {
-                let Ok(batches) = log.read(ctx.disk(), at, 1 << 20) else {
-                    break;
-                };
-                let Some(last) = batches.last() else { break };
-                let next = last.next_offset();
-                for b in &batches {
-                    epochs.assign(b.leader_epoch, b.base_offset);
-                    record_producer(&mut producers, b);
-                }
-                at = next;
+            for b in log.read_below(ctx.disk(), u64::MAX) {
+                epochs.assign(b.leader_epoch, b.base_offset);
+                record_producer(&mut producers, &b);
             }
             let hw = hws
                 .get(&(p as u32))
@@ -328,7 +358,7 @@ impl Broker {
             );
             return;
         }
-        if controller_epoch > self.controller_epoch && self.zk.is_none() {
+        if controller_epoch > self.controller_epoch && self.kraft() {
             self.active_controller = Some(from);
             self.last_heartbeat_reply_ns = ctx.now();
         }
@@ -354,6 +384,10 @@ impl Broker {
         }
         self.controller_contact_ns = ctx.now();
         self.controller_epoch = controller_epoch;
+        if self.kraft() && !self.registered {
+            self.fenced_states.extend(partitions);
+            return;
+        }
         for (p, state) in partitions {
             if let Some(l) = self.leaders.get_mut(p as usize) {
                 if state.leader_epoch >= l.leader_epoch {
@@ -387,7 +421,7 @@ impl Broker {
                     // The same leadership: the controller confirmed (or changed) the ISR.
                     lead.committed_isr = state.isr.clone();
                     lead.partition_epoch = state.partition_epoch;
-                    lead.alter_in_flight = None;
+                    lead.alter_in_flight = false;
                     lead.st.isr = state.isr.clone();
                     return;
                 }
@@ -402,12 +436,12 @@ impl Broker {
                     now_ms,
                 );
                 st.update_high_watermark(leo);
-                fail_held(ctx, &mut r.role, KError::NotLeaderOrFollower);
+                fail_held(ctx, p, &mut r.role, KError::NotLeaderOrFollower);
                 r.role = Role::Leader(Box::new(Lead {
                     st,
                     committed_isr: state.isr.clone(),
                     partition_epoch: state.partition_epoch,
-                    alter_in_flight: None,
+                    alter_in_flight: false,
                     epoch_start_offset: leo,
                     held_produce: VecDeque::new(),
                     held_fetch: Vec::new(),
@@ -425,7 +459,7 @@ impl Broker {
                 if same_epoch && matches!(r.role, Role::Follower(_)) {
                     return;
                 }
-                fail_held(ctx, &mut r.role, KError::NotLeaderOrFollower);
+                fail_held(ctx, p, &mut r.role, KError::NotLeaderOrFollower);
                 r.role = Role::Follower(Follow {
                     leader: l,
                     leader_epoch: state.leader_epoch,
@@ -434,7 +468,7 @@ impl Broker {
                 self.start_following(ctx, p);
             }
             None => {
-                fail_held(ctx, &mut r.role, KError::NotLeaderOrFollower);
+                fail_held(ctx, p, &mut r.role, KError::NotLeaderOrFollower);
                 r.role = Role::Idle;
             }
         }
@@ -442,53 +476,49 @@ impl Broker {
 
     /// A new leader to follow: find the divergence point, then fetch.
     fn start_following(&mut self, ctx: &mut Ctx<'_, KNode>, p: u32) {
-        let s = self.s.clone();
         let Some(r) = self.replicas.get_mut(&p) else {
             return;
         };
-        let Role::Follower(f) = &mut r.role else {
+        if !matches!(r.role, Role::Follower(_)) {
             return;
-        };
-        let (leader, leader_epoch) = (f.leader, f.leader_epoch);
-        if s.cfg.truncate_to_high_watermark {
+        }
+        if self.s.cfg.truncate_to_high_watermark {
             // Before KIP-101: the follower trusts only its own high watermark.
-            let hw = r.high_watermark;
-            let leo = r.log.log_end_offset();
-            if hw < leo {
-                let end = r.log.truncate_to(ctx.disk(), hw);
-                r.epochs.truncate_from_end(end);
-                r.producers.truncate_from(end);
-                self.truncated_records += leo - end;
+            if r.high_watermark < r.log.log_end_offset() {
+                let (end, dropped) = r.truncate(ctx.disk(), r.high_watermark);
+                self.truncated_records += dropped;
                 ctx.note(
                     "truncate",
-                    format!(
-                        "topic-{p}: to its high watermark {end} (dropped {} record(s))",
-                        leo - end
-                    ),
+                    format!("topic-{p}: to its high watermark {end} (dropped {dropped} record(s))"),
                 );
             }
-            f.phase = FollowPhase::Fetching { in_flight: false };
-            self.fetch(ctx, p);
-            return;
+            return self.fetch(ctx, p);
         }
         match r.epochs.latest_epoch() {
-            None => {
-                f.phase = FollowPhase::Fetching { in_flight: false };
-                self.fetch(ctx, p);
-            }
-            Some(epoch) => {
-                f.phase = FollowPhase::Truncating { asked_epoch: epoch };
-                ctx.send(
-                    s.broker_node(leader),
-                    Msg::OffsetsForLeaderEpoch {
-                        partition: p,
-                        current_leader_epoch: leader_epoch,
-                        epoch,
-                    },
-                );
-                ctx.set_timer(Timer::FollowerRetry(p), s.cfg.replica_fetch_backoff.0 * 3);
-            }
+            None => self.fetch(ctx, p),
+            Some(epoch) => self.ask_epoch_end(ctx, p, epoch),
         }
+    }
+
+    /// Asks the leader where `epoch` ends in its log (OffsetsForLeaderEpoch, KIP-101); an
+    /// answer lost on the network is asked again.
+    fn ask_epoch_end(&mut self, ctx: &mut Ctx<'_, KNode>, p: u32, epoch: u32) {
+        let Some(Role::Follower(f)) = self.replicas.get_mut(&p).map(|r| &mut r.role) else {
+            return;
+        };
+        f.phase = FollowPhase::Truncating { asked_epoch: epoch };
+        ctx.send(
+            self.s.broker_node(f.leader),
+            Msg::OffsetsForLeaderEpoch {
+                partition: p,
+                current_leader_epoch: f.leader_epoch,
+                epoch,
+            },
+        );
+        ctx.set_timer(
+            Timer::FollowerRetry(p),
+            self.s.cfg.replica_fetch_backoff.0 * 3,
+        );
     }
 
     fn fetch(&mut self, ctx: &mut Ctx<'_, KNode>, p: u32) {
@@ -521,7 +551,17 @@ impl Broker {
 
     pub fn on_message(&mut self, ctx: &mut Ctx<'_, KNode>, from: NodeId, msg: Msg) {
         match msg {
-            Msg::BrokerHeartbeatReply { .. } => {
+            Msg::BrokerHeartbeatReply { registered } => {
+                if registered && !self.registered {
+                    self.registered = true;
+                    let states = std::mem::take(&mut self.fenced_states);
+                    self.on_partition_states(
+                        ctx,
+                        from,
+                        self.controller_epoch,
+                        states.into_iter().collect(),
+                    );
+                }
                 self.active_controller = Some(from);
                 self.last_heartbeat_reply_ns = ctx.now();
                 if self.controller_node == Some(from) {
@@ -614,10 +654,7 @@ impl Broker {
             | Msg::OffsetCommit { .. }
             | Msg::OffsetFetch { .. }) => self.on_group_message(ctx, from, m),
             Msg::Zk(m) => {
-                if let Some(mut zk) = self.zk.take() {
-                    zk.on_message(self, ctx, from, m);
-                    self.zk = Some(zk);
-                }
+                self.with_zk(|zk, b| zk.on_message(b, ctx, from, m));
             }
             _ => {}
         }
@@ -671,6 +708,10 @@ impl Broker {
         }
         let count = batch.records.len() as u32;
         let idempotent = batch.producer_id >= 0;
+        // An idempotent producer's retry of a batch this leader already has is not
+        // appended again, but is answered like the original: with acks=all only once the
+        // high watermark passes it (Kafka's DelayedProduce waits for the duplicate too).
+        let mut duplicate = None;
         if idempotent {
             match r.producers.check(
                 batch.producer_id,
@@ -687,7 +728,7 @@ impl Broker {
                             batch.producer_id, batch.base_sequence, meta.first_offset
                         ),
                     );
-                    return reply(ctx, Ok(meta.first_offset));
+                    duplicate = Some((meta.first_offset, meta.last_offset));
                 }
                 SeqVerdict::OutOfOrder { .. } => {
                     return reply(ctx, Err(KError::OutOfOrderSequence))
@@ -695,50 +736,54 @@ impl Broker {
                 SeqVerdict::Fenced { .. } => return reply(ctx, Err(KError::ProducerFenced)),
             }
         }
-        let epoch = lead.st.leader_epoch;
-        let (base, last) = match r
-            .log
-            .append_as_leader(ctx.disk(), &mut batch, epoch, now_ms)
-        {
-            Ok(o) => o,
-            Err(e) => {
-                ctx.note("append-failed", format!("topic-{p}: {e}"));
-                return reply(ctx, Err(KError::RequestTimedOut));
+        let appended = duplicate.is_none();
+        let (base, last) = match duplicate {
+            Some(offsets) => offsets,
+            None => {
+                let epoch = lead.st.leader_epoch;
+                match r
+                    .log
+                    .append_as_leader(ctx.disk(), &mut batch, epoch, now_ms)
+                {
+                    Ok(o) => o,
+                    Err(e) => {
+                        ctx.note("append-failed", format!("topic-{p}: {e}"));
+                        return reply(ctx, Err(KError::RequestTimedOut));
+                    }
+                }
             }
         };
-        if idempotent {
-            r.producers.record(
-                batch.producer_id,
-                batch.producer_epoch,
-                BatchMeta {
-                    first_sequence: batch.base_sequence,
-                    last_sequence: crate::producer_state::increment_sequence(
-                        batch.base_sequence,
-                        count - 1,
-                    ),
-                    first_offset: base,
-                    last_offset: last,
-                },
-            );
-        }
-        self.appended += u64::from(count);
-        let leo = r.log.log_end_offset();
-        let moved = hw_may_advance(&self.s, &lead.st) && lead.st.update_high_watermark(leo);
-        if moved {
-            r.high_watermark = lead.st.high_watermark;
+        if appended {
+            if idempotent {
+                record_producer(&mut r.producers, &batch);
+            }
+            self.appended += u64::from(count);
+            let leo = r.log.log_end_offset();
+            if hw_may_advance(&self.s, &lead.st) && lead.st.update_high_watermark(leo) {
+                r.high_watermark = lead.st.high_watermark;
+            }
         }
         match acks {
             Acks::None | Acks::Leader => reply(ctx, Ok(base)),
-            Acks::All => lead.held_produce.push_back(HeldProduce {
-                from,
-                request,
-                base_offset: base,
-                last_offset: last,
-                deadline_ns: ctx.now() + timeout_ns,
-            }),
+            Acks::All => {
+                // Kept in offset order: answered from the front as the HW passes them.
+                let at = lead.held_produce.partition_point(|h| h.last_offset <= last);
+                lead.held_produce.insert(
+                    at,
+                    HeldProduce {
+                        from,
+                        request,
+                        base_offset: base,
+                        last_offset: last,
+                        deadline_ns: ctx.now() + timeout_ns,
+                    },
+                );
+            }
         }
         self.after_leader_progress(ctx, p);
-        self.count_flush(ctx, u64::from(count));
+        if appended {
+            self.count_flush(ctx, u64::from(count));
+        }
     }
 
     /// Answers held produces the HW passed, and held fetches that now have data.
@@ -940,8 +985,11 @@ impl Broker {
                     r.high_watermark = hw;
                 }
                 f.phase = FollowPhase::Fetching { in_flight: false };
-                self.count_flush(ctx, appended);
-                self.fetch(ctx, p);
+                if self.count_flush(ctx, appended) {
+                    self.fetch_after_flush.push(p);
+                } else {
+                    self.fetch(ctx, p);
+                }
             }
             Err(KError::OffsetOutOfRange) => {
                 // The leader's log is shorter: find the divergence again.
@@ -1001,37 +1049,18 @@ impl Broker {
             Truncation::ToThenAsk { offset, epoch } => (offset, Some(epoch)),
         };
         if to < leo {
-            let end = r.log.truncate_to(ctx.disk(), to);
-            r.epochs.truncate_from_end(end);
-            r.producers.truncate_from(end);
-            r.high_watermark = r.high_watermark.min(end);
-            self.truncated_records += leo - end;
+            let (end, dropped) = r.truncate(ctx.disk(), to);
+            self.truncated_records += dropped;
             ctx.note(
                 "truncate",
                 format!(
-                    "topic-{p}: to offset {end} after asking where epoch {requested_epoch} ends (dropped {} record(s))",
-                    leo - end
+                    "topic-{p}: to offset {end} after asking where epoch {requested_epoch} ends (dropped {dropped} record(s))"
                 ),
             );
         }
-        let leader = f.leader;
-        let leader_epoch = f.leader_epoch;
         match ask_again {
-            Some(epoch) => {
-                f.phase = FollowPhase::Truncating { asked_epoch: epoch };
-                ctx.send(
-                    self.s.broker_node(leader),
-                    Msg::OffsetsForLeaderEpoch {
-                        partition: p,
-                        current_leader_epoch: leader_epoch,
-                        epoch,
-                    },
-                );
-            }
-            None => {
-                f.phase = FollowPhase::Fetching { in_flight: false };
-                self.fetch(ctx, p);
-            }
+            Some(epoch) => self.ask_epoch_end(ctx, p, epoch),
+            None => self.fetch(ctx, p),
         }
     }
 
@@ -1047,11 +1076,11 @@ impl Broker {
         let Role::Leader(lead) = &mut r.role else {
             return;
         };
-        if lead.alter_in_flight.is_some() || lead.st.isr == lead.committed_isr {
+        if lead.alter_in_flight || lead.st.isr == lead.committed_isr {
             return;
         }
         let isr = lead.st.isr.clone();
-        lead.alter_in_flight = Some(isr.clone());
+        lead.alter_in_flight = true;
         let (leader_epoch, partition_epoch) = (lead.st.leader_epoch, lead.partition_epoch);
         if self.s.cfg.controller == crate::ControllerMode::ZooKeeper {
             match self.zk.take() {
@@ -1098,7 +1127,7 @@ impl Broker {
         ctx.cancel_timer(Timer::AlterRetry(p));
         match result {
             Ok(state) if state.leader_epoch == lead.st.leader_epoch => {
-                lead.alter_in_flight = None;
+                lead.alter_in_flight = false;
                 lead.committed_isr = state.isr.clone();
                 lead.partition_epoch = state.partition_epoch;
                 lead.st.isr = state.isr.clone();
@@ -1110,7 +1139,7 @@ impl Broker {
             Ok(_) => {}
             Err(e) => {
                 // Stale: wait for the controller's LeaderAndIsr to bring us up to date.
-                lead.alter_in_flight = None;
+                lead.alter_in_flight = false;
                 ctx.note("alter-partition-refused", format!("topic-{p}: {e:?}"));
             }
         }
@@ -1119,7 +1148,8 @@ impl Broker {
     // --- timers --------------------------------------------------------------------------
 
     pub fn on_timer(&mut self, ctx: &mut Ctx<'_, KNode>, timer: Timer) {
-        let c = self.s.cfg.clone();
+        let s = self.s.clone();
+        let c = &s.cfg;
         match timer {
             Timer::Heartbeat => self.heartbeat(ctx),
             Timer::Writeback => {
@@ -1183,46 +1213,45 @@ impl Broker {
             }
             Timer::AlterRetry(p) => {
                 if let Some(Role::Leader(lead)) = self.replicas.get_mut(&p).map(|r| &mut r.role) {
-                    lead.alter_in_flight = None;
+                    lead.alter_in_flight = false;
                 }
                 self.propose_isr(ctx, p);
             }
             Timer::Zk(t) => {
-                if let Some(mut zk) = self.zk.take() {
-                    zk.on_timer(self, ctx, t);
-                    self.zk = Some(zk);
-                }
+                self.with_zk(|zk, b| zk.on_timer(b, ctx, t));
             }
             Timer::ZkController(t) => {
-                if let Some(mut zk) = self.zk.take() {
-                    zk.on_controller_timer(self, ctx, t);
-                    self.zk = Some(zk);
-                }
+                self.with_zk(|zk, b| zk.on_controller_timer(b, ctx, t));
             }
             _ => {}
         }
     }
 
     pub fn on_io(&mut self, ctx: &mut Ctx<'_, KNode>, done: IoDone) {
-        if dsim_zookeeper::is_zk_token(done.token) {
-            if let Some(mut zk) = self.zk.take() {
-                zk.on_io(self, ctx, done);
-                self.zk = Some(zk);
+        if done.token == TOKEN_FLUSH {
+            for p in std::mem::take(&mut self.fetch_after_flush) {
+                self.fetch(ctx, p);
             }
+            return;
+        }
+        if dsim_zookeeper::is_zk_token(done.token) {
+            self.with_zk(|zk, b| zk.on_io(b, ctx, done));
         }
     }
 
-    /// `flush.messages`: fsync after this many records.
-    pub(crate) fn count_flush(&mut self, ctx: &mut Ctx<'_, KNode>, records: u64) {
+    /// `flush.messages`: fsync after this many records. Returns whether it did.
+    pub(crate) fn count_flush(&mut self, ctx: &mut Ctx<'_, KNode>, records: u64) -> bool {
         let every = self.s.cfg.flush_messages;
         if every == 0 || records == 0 {
-            return;
+            return false;
         }
         self.unflushed_messages += records;
-        if self.unflushed_messages >= every {
-            self.unflushed_messages = 0;
-            ctx.fsync(TOKEN_FLUSH);
+        if self.unflushed_messages < every {
+            return false;
         }
+        self.unflushed_messages = 0;
+        ctx.fsync(TOKEN_FLUSH);
+        true
     }
 
     fn isr_expiration(&mut self, ctx: &mut Ctx<'_, KNode>) {
@@ -1233,7 +1262,7 @@ impl Broker {
             let Role::Leader(lead) = &mut r.role else {
                 continue;
             };
-            if lead.alter_in_flight.is_some() {
+            if lead.alter_in_flight {
                 continue;
             }
             // Decide on a copy: the HW keeps using the old (maximal) ISR until the
@@ -1265,7 +1294,7 @@ impl Broker {
             let old = std::mem::replace(&mut lead.st.isr, isr);
             self.propose_isr(ctx, p);
             if let Some(Role::Leader(lead)) = self.replicas.get_mut(&p).map(|r| &mut r.role) {
-                if lead.alter_in_flight.is_some() {
+                if lead.alter_in_flight {
                     lead.st.isr = old;
                 }
             }
@@ -1278,12 +1307,12 @@ impl Broker {
             let Role::Leader(lead) = &mut r.role else {
                 continue;
             };
-            while lead
+            let (expired, waiting): (VecDeque<HeldProduce>, VecDeque<HeldProduce>) = lead
                 .held_produce
-                .front()
-                .is_some_and(|h| h.deadline_ns <= now)
-            {
-                let h = lead.held_produce.pop_front().expect("front exists");
+                .drain(..)
+                .partition(|h| h.deadline_ns <= now);
+            lead.held_produce = waiting;
+            for h in expired {
                 ctx.send(
                     h.from,
                     Msg::ProduceReply {
@@ -1326,8 +1355,8 @@ impl Broker {
                         r.log.log_start_offset
                     ),
                 );
-                r.epochs.truncate_from_start(r.log.log_start_offset);
             }
+            r.epochs.truncate_from_start(r.log.log_start_offset);
         }
     }
 
@@ -1363,14 +1392,14 @@ fn hw_may_advance(s: &Settings, st: &LeaderState) -> bool {
 }
 
 /// Fails every held produce and fetch of a leadership that ends.
-fn fail_held(ctx: &mut Ctx<'_, KNode>, role: &mut Role, e: KError) {
+fn fail_held(ctx: &mut Ctx<'_, KNode>, p: u32, role: &mut Role, e: KError) {
     if let Role::Leader(lead) = role {
         for h in lead.held_produce.drain(..) {
             ctx.send(
                 h.from,
                 Msg::ProduceReply {
                     request: h.request,
-                    partition: u32::MAX,
+                    partition: p,
                     result: Err(e),
                 },
             );

@@ -36,10 +36,11 @@
 //! * `partitions-online` (eventually): at the end every partition has a leader.
 //! * `fully-replicated` (eventually): at the end every ISR is the whole assignment.
 //!
-//! Selectors: `leader(P)` (the broker leading partition P, default 0), `follower(P)` (an
-//! ISR follower of P), `controller` (the active controller), `isr-only-leader(P)`.
+//! Selectors: `leader(P)` (the broker leading partition P, default 0), `follower(P)` (a
+//! live ISR follower of P), `out-of-sync(P)` (a live replica of P outside the ISR),
+//! `controller` (the active controller: the KRaft quorum leader, or the ZooKeeper-mode
+//! broker holding `/controller`).
 
-use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 
 use dsim_checkers::queue_log::{self, LogAnalysis, LogOp};
@@ -274,8 +275,10 @@ impl Invariant<KNode> for StrongIsr {
         let b = view.node(node)?.broker()?;
         let s = &b.s;
         // Check the partitions this broker holds, against their leaders.
-        for (p, mine) in &b.replicas {
-            let (lid, leader) = leader_of(view, *p)?;
+        for p in b.replicas.keys() {
+            let Some((lid, leader)) = leader_of(view, *p) else {
+                continue; // offline: nothing to hold up to
+            };
             let lr = &leader.replicas[p];
             let Role::Leader(lead) = &lr.role else {
                 continue;
@@ -311,7 +314,6 @@ impl Invariant<KNode> for StrongIsr {
                     ));
                 }
             }
-            let _ = mine;
         }
         None
     }
@@ -451,25 +453,12 @@ fn values_below(
     let Some(r) = b.replicas.get(&p) else {
         return out;
     };
-    let disk = view.disk(id);
-    let mut at = r.log.log_start_offset;
-    while at < end.min(r.log.log_end_offset()) {
-        let Ok(batches) = r.log.read(disk, at, 1 << 20) else {
-            break;
-        };
-        let Some(last) = batches.last() else { break };
-        let next = last.next_offset();
-        for batch in &batches {
-            for (o, rec) in batch.offsets() {
-                if o >= at && o < end {
-                    out.insert(o, value_of(&rec.value));
-                }
+    for batch in r.log.read_below(view.disk(id), end) {
+        for (o, rec) in batch.offsets() {
+            if o < end {
+                out.insert(o, value_of(&rec.value));
             }
         }
-        if next <= at {
-            break;
-        }
-        at = next;
     }
     out
 }
@@ -520,12 +509,6 @@ fn logs_agree(model: &Kafka, view: &View<'_, KNode>) -> Option<(String, Vec<Node
 
 // --- the history --------------------------------------------------------------------------
 
-thread_local! {
-    /// One analysis per run serves all the history checks of that run (they are called
-    /// one after the other on the run's thread).
-    static ANALYSIS: RefCell<Option<(usize, u64, LogAnalysis)>> = const { RefCell::new(None) };
-}
-
 /// The process number of the checker's own final reads.
 pub const FINAL_READER: u32 = u32::MAX;
 
@@ -567,7 +550,7 @@ pub fn log_ops(model: &Kafka, view: &View<'_, KNode>, history: &History<Call, Re
         }
     }
     ops.push(LogOp::Poll {
-        id: u64::MAX,
+        id: queue_log::FINAL_READ,
         process: FINAL_READER,
         records: final_read(model, view),
     });
@@ -588,22 +571,46 @@ pub fn final_read(model: &Kafka, view: &View<'_, KNode>) -> Vec<(u32, u64, u64)>
     records
 }
 
+/// Jepsen's analysis of the history and the final read, with processes named after the
+/// run's nodes.
 pub fn analysis(
     model: &Kafka,
     view: &View<'_, KNode>,
     history: &History<Call, Ret>,
 ) -> LogAnalysis {
-    let key = (history.ops.len(), view.now_ns());
-    ANALYSIS.with(|cell| {
-        if let Some((n, t, a)) = cell.borrow().as_ref() {
-            if (*n, *t) == key {
-                return a.clone();
-            }
+    let name = |p: u32| {
+        if p == FINAL_READER {
+            "the final read".to_string()
+        } else {
+            view.name(NodeId(p)).to_string()
         }
-        let a = queue_log::analyse(&log_ops(model, view, history));
-        *cell.borrow_mut() = Some((key.0, key.1, a.clone()));
-        a
-    })
+    };
+    queue_log::analyse_with(&log_ops(model, view, history), &name)
+}
+
+/// Every history check the scenario names, with Jepsen's analysis done once for all the
+/// anomaly names among them.
+pub fn histories(
+    model: &Kafka,
+    names: &[String],
+    view: &View<'_, KNode>,
+    history: &History<Call, Ret>,
+) -> Vec<CheckResult> {
+    let mut shared: Option<LogAnalysis> = None;
+    names
+        .iter()
+        .map(|name| match name.as_str() {
+            "at-least-once" => at_least_once(model, view, history),
+            "no-duplicate-processing" => no_duplicate_processing(view, history),
+            n if queue_log::VIOLATIONS.contains(&n) => {
+                let a = shared.get_or_insert_with(|| analysis(model, view, history));
+                anomaly_result(model, a, n)
+            }
+            n => CheckResult::Unknown {
+                detail: format!("the kafka model has no history check `{n}`"),
+            },
+        })
+        .collect()
 }
 
 pub fn history(
@@ -612,43 +619,25 @@ pub fn history(
     view: &View<'_, KNode>,
     history: &History<Call, Ret>,
 ) -> CheckResult {
-    match name {
-        "at-least-once" => return at_least_once(model, view, history),
-        "no-duplicate-processing" => return no_duplicate_processing(view, history),
-        _ => {}
-    }
-    if !queue_log::VIOLATIONS.contains(&name) {
-        return CheckResult::Unknown {
-            detail: format!("the kafka model has no history check `{name}`"),
-        };
-    }
-    let a = analysis(model, view, history);
+    histories(model, &[name.to_string()], view, history)
+        .pop()
+        .expect("one result per name")
+}
+
+/// One of Jepsen's anomalies as a check result.
+fn anomaly_result(model: &Kafka, a: &LogAnalysis, name: &str) -> CheckResult {
     if a.count(name) == 0 {
         return CheckResult::Valid;
     }
-    let producers: BTreeSet<NodeId> = model.s.producers.iter().copied().collect();
-    let mut detail = a
+    let detail = a
         .explain(name)
         .unwrap_or_else(|| format!("{} {name}", a.count(name)));
-    // Say it in the run's own words: node names, partitions, the final read.
-    detail = detail
-        .replace(
-            &format!("op {}", u64::MAX),
-            "the final read of the committed log",
-        )
-        .replace(&format!("process {FINAL_READER}"), "the final read");
-    for id in view.ids() {
-        detail = detail.replace(
-            &format!("process {} ", id.0),
-            &format!("{} ", view.name(id)),
-        );
-    }
     CheckResult::Invalid {
         detail: format!(
             "{detail} ({} acknowledged sends, {} values read; keys are partitions)",
             a.acked, a.seen
         ),
-        nodes: producers.into_iter().collect(),
+        nodes: model.s.producers.clone(),
     }
 }
 

@@ -307,7 +307,8 @@ impl Consumer {
     }
 
     pub fn on_timer(&mut self, ctx: &mut Ctx<'_, KNode>, t: ConsumerTimer) {
-        let c = self.s.cfg.clone();
+        let s = self.s.clone();
+        let c = &s.cfg;
         match t {
             ConsumerTimer::Heartbeat => {
                 ctx.set_timer(

@@ -250,6 +250,13 @@ impl Controller {
                 }
                 MetadataRecord::RegisterBroker { broker, .. } => {
                     self.proposed_register.remove(broker);
+                    if leader {
+                        // Unfenced: say so now rather than at its next heartbeat.
+                        ctx.send(
+                            self.s.broker_node(*broker),
+                            Msg::BrokerHeartbeatReply { registered: true },
+                        );
+                    }
                     // A (re)started broker knows nothing yet: it gets the whole image,
                     // as a KRaft broker replays the metadata log.
                     registered = true;

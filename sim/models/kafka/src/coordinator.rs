@@ -171,22 +171,7 @@ impl Broker {
             Some(e) if self.coordinator.as_ref().map(|c| c.leader_epoch) != Some(e) => {
                 self.resign_coordinator(ctx);
                 let r = &self.replicas[&p];
-                let disk = ctx.disk();
-                let mut batches = Vec::new();
-                let mut at = r.log.log_start_offset;
-                while at < r.log.log_end_offset() {
-                    let Ok(read) = r.log.read(disk, at, 1 << 20) else {
-                        break;
-                    };
-                    let Some(next) = read.last().map(|b| b.next_offset()) else {
-                        break;
-                    };
-                    batches.extend(read);
-                    if next <= at {
-                        break;
-                    }
-                    at = next;
-                }
+                let batches = r.log.read_below(ctx.disk(), u64::MAX);
                 let rebalance_ms = (self.s.cfg.max_poll_interval.0 / 1_000_000) as i64;
                 let c = Coordinator::load(e, rebalance_ms, &batches);
                 ctx.note(

@@ -426,6 +426,16 @@ impl Model for Kafka {
         checks::eventually(self, name, view, history)
     }
 
+    fn check_histories(
+        &self,
+        names: &[String],
+        view: &View<'_, KNode>,
+        history: &History<Call, Ret>,
+        _budget: u64,
+    ) -> Vec<CheckResult> {
+        checks::histories(self, names, view, history)
+    }
+
     fn check_history(
         &self,
         name: &str,

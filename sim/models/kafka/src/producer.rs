@@ -410,13 +410,28 @@ impl Producer {
     }
 
     fn retry_or_fail(&mut self, ctx: &mut Ctx<'_, KNode>, mut batch: Batch, e: KError) {
-        let c = self.s.cfg.clone();
+        let s = self.s.clone();
+        let c = &s.cfg;
         let expired = ctx.now().saturating_sub(batch.created_ns) >= c.delivery_timeout.0;
         if c.idempotence
             && matches!(e, KError::OutOfOrderSequence | KError::ProducerFenced)
             && !self.earlier_in_flight(&batch)
         {
+            // A gap the leader cannot fill: it lost this producer's earlier records. The
+            // batch fails (the Java producer raises OutOfOrderSequenceException), and so
+            // does every batch numbered in the old epoch that may already be in a log:
+            // sent again under new numbers it could be appended twice.
             self.bump_epoch(ctx, &batch, e);
+            ctx.note(
+                "produce-failed",
+                format!(
+                    "{} record(s) to topic-{}: {} (the leader lost earlier records)",
+                    batch.records.len(),
+                    batch.partition,
+                    e.name()
+                ),
+            );
+            return self.fail(ctx, batch);
         }
         let retriable = e.retriable()
             || (c.idempotence && matches!(e, KError::OutOfOrderSequence | KError::ProducerFenced));
@@ -464,13 +479,20 @@ impl Producer {
     }
 
     /// Whether a batch of the same partition with an earlier sequence (of the same epoch)
-    /// is still in flight: then a sequence gap is only the network overtaking it.
+    /// is still in flight or waiting to be retried: then a sequence gap only means that
+    /// batch has not landed yet.
     fn earlier_in_flight(&self, batch: &Batch) -> bool {
-        self.in_flight.values().any(|f| {
-            f.batch.partition == batch.partition
-                && f.batch.epoch == batch.epoch
-                && f.batch.base_sequence < batch.base_sequence
-        })
+        let earlier = |b: &Batch| {
+            b.partition == batch.partition
+                && b.epoch == batch.epoch
+                && b.base_sequence >= 0
+                && b.base_sequence < batch.base_sequence
+        };
+        self.in_flight.values().any(|f| earlier(&f.batch))
+            || self
+                .ready
+                .get(&batch.partition)
+                .is_some_and(|q| q.iter().any(earlier))
     }
 
     /// KIP-360: the leader has lost the producer's history (a sequence gap it cannot
@@ -485,10 +507,18 @@ impl Producer {
         }
         self.producer_id = Some((pid, epoch.wrapping_add(1).max(0)));
         self.next_sequence.clear();
+        let mut sent_before = Vec::new();
         for q in self.ready.values_mut() {
+            let (sent, unsent): (VecDeque<Batch>, VecDeque<Batch>) =
+                q.drain(..).partition(|b| b.sent);
+            sent_before.extend(sent);
+            *q = unsent;
             for b in q.iter_mut() {
                 b.base_sequence = -1;
             }
+        }
+        for b in sent_before {
+            self.fail(ctx, b);
         }
         ctx.note(
             "producer-epoch-bump",

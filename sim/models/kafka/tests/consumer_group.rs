@@ -4,61 +4,12 @@
 //! of `scenarios/kafka/` — each check shown to fire where the story says and to stay quiet
 //! where it must.
 
-use std::path::PathBuf;
+mod common;
 
-use dsim_core::{run, RunOptions, RunReport, Verdict};
-use dsim_kafka::{Assignor, Kafka, KafkaConfig};
+use common::{explain, fired, history_checks, scenario, sweep};
+use dsim_core::{RunReport, Verdict};
+use dsim_kafka::Assignor;
 use dsim_scenario::Scenario;
-
-fn scenario(name: &str) -> Scenario {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../scenarios/kafka")
-        .join(name);
-    Scenario::load(&path).unwrap_or_else(|e| panic!("{name}: {e}"))
-}
-
-fn history_checks(s: &mut Scenario, names: &[&str]) {
-    s.run.checks.history = names.iter().map(|n| n.to_string()).collect();
-}
-
-/// Runs the scenario's seeds with its `[model]`, changed by `change`.
-fn sweep(
-    s: &Scenario,
-    seeds: std::ops::RangeInclusive<u64>,
-    change: impl Fn(&mut KafkaConfig),
-) -> Vec<RunReport> {
-    let mut cfg: KafkaConfig = s.model_config().expect("model config");
-    change(&mut cfg);
-    let model = Kafka::new(cfg).expect("valid config");
-    seeds
-        .map(|seed| {
-            let opts = RunOptions {
-                record: true,
-                ..RunOptions::default()
-            };
-            run(&model, &s.run, seed, opts).expect("runs")
-        })
-        .collect()
-}
-
-fn fired(reports: &[RunReport], name: &str) -> usize {
-    reports
-        .iter()
-        .filter(|r| r.violations.iter().any(|v| v.invariant == name))
-        .count()
-}
-
-fn explain(reports: &[RunReport]) -> String {
-    reports
-        .iter()
-        .flat_map(|r| {
-            r.violations
-                .iter()
-                .map(move |v| format!("seed {}: {}: {}", r.seed, v.invariant, v.detail))
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
 
 /// The last assignment each consumer noted, by member-id prefix (`consumer-01`, ...).
 fn last_assignments(r: &RunReport) -> Vec<(String, String)> {

@@ -153,6 +153,31 @@ fn voting_yes_before_the_vote_is_durable_breaks_atomicity() {
     assert!(fixed.iter().all(|r| r.verdict == Verdict::Valid));
 }
 
+/// `[run] heal_restarts = false` keeps a crashed node down to the end, even when its crash
+/// has a duration that ends inside the heal phase.
+#[test]
+fn without_heal_restarts_a_crash_ending_in_the_heal_phase_stays_down() {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../scenarios/twopc/2pc-coordinator-lost.toml");
+    let source = std::fs::read_to_string(&path).expect("readable");
+    let source = source.replace(
+        "target = \"node(coordinator)\"\n",
+        "target = \"node(coordinator)\"\nduration = \"7s\"\n",
+    );
+    assert!(source.contains("duration = \"7s\""));
+    let s = Scenario::parse("crash-ends-in-heal.toml", &source).expect("parses");
+    let cfg: TwoPcConfig = s.model_config().expect("model");
+    for r in sweep(cfg, &s.run, 1..=3) {
+        assert!(
+            !r.faults.iter().any(|f| f.kind == "restart"),
+            "seed {}: {:?}",
+            r.seed,
+            r.faults
+        );
+        assert_eq!(r.verdict, Verdict::Liveness, "seed {}", r.seed);
+    }
+}
+
 /// The classroom case (BHG §7.3): 2PC blocks when the coordinator is lost after the
 /// votes; 3PC (Skeen 1981) does not, in the same story, without partitions.
 #[test]

@@ -167,7 +167,11 @@ fn no_herd(view: &View<'_, ZkNode>, id: NodeId, n: &ZkNode) -> Found {
 struct OneRecipeLeader;
 
 impl Invariant<ZkNode> for OneRecipeLeader {
-    fn after_event(&mut self, view: &View<'_, ZkNode>, _node: NodeId) -> Found {
+    fn after_event(&mut self, view: &View<'_, ZkNode>, node: NodeId) -> Found {
+        // A second leader appears only by an event at a node that now leads.
+        if !matches!(view.node(node), Some(ZkNode::Elect(c)) if c.is_leader) {
+            return None;
+        }
         let leaders: Vec<NodeId> = view
             .ids()
             .filter(|id| matches!(view.node(*id), Some(ZkNode::Elect(c)) if c.is_leader))

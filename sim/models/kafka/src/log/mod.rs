@@ -345,6 +345,27 @@ impl PartitionLog {
         Ok(out)
     }
 
+    /// Every batch from the log start up to the first at or past `end` (whole batches, so
+    /// the last may hold offsets at or above `end`): for recovery, loading and checks.
+    pub fn read_below(&self, disk: &Disk, end: u64) -> Vec<RecordBatch> {
+        let mut out = Vec::new();
+        let mut at = self.log_start_offset;
+        while at < end.min(self.log_end_offset()) {
+            let Ok(batches) = self.read(disk, at, 1 << 20) else {
+                break;
+            };
+            let Some(next) = batches.last().map(|b| b.next_offset()) else {
+                break;
+            };
+            out.extend(batches);
+            if next <= at {
+                break;
+            }
+            at = next;
+        }
+        out
+    }
+
     /// Removes every record at `offset` and after (a follower truncating to its leader's
     /// log, KIP-101). A batch holding `offset` goes whole, as in Kafka, so the new log end
     /// may be below `offset`; it is returned.

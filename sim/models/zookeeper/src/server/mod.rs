@@ -405,7 +405,9 @@ impl ZkServer {
             );
             return;
         }
-        if upto > self.durable_zxid && self.log.iter().any(|e| e.zxid == upto) {
+        // From the end: the entry an fsync covers is nearly always among the last written
+        // (a scan from the front made every fsync cost the whole log).
+        if upto > self.durable_zxid && self.log.iter().rev().any(|e| e.zxid == upto) {
             self.durable_zxid = upto;
         }
         match after {
