@@ -33,7 +33,7 @@ use crate::isr::{BrokerId, IsrChange, LeaderState};
 use crate::log::batch::RecordBatch;
 use crate::log::PartitionLog;
 use crate::metadata::PartitionState;
-use crate::msg::{FetchData, KError, LeaderInfo, Msg};
+use crate::msg::{FetchData, KError, LeaderInfo, LogBounds, Msg};
 use crate::producer_state::{BatchMeta, ProducerState, Verdict as SeqVerdict};
 use crate::{Acks, KNode, Settings, Timer};
 
@@ -90,6 +90,8 @@ pub enum FollowPhase {
     Truncating { asked_epoch: u32 },
     /// Fetching; `in_flight` while a fetch is outstanding.
     Fetching { in_flight: bool },
+    /// Before KIP-101, after OFFSET_OUT_OF_RANGE: waiting for the leader's log bounds.
+    ListingOffsets,
     /// Backing off after an error.
     Backoff,
 }
@@ -598,6 +600,30 @@ impl Broker {
                 requested_epoch,
                 result,
             } => self.on_epoch_end(ctx, partition, requested_epoch, result),
+            Msg::ListOffsets {
+                partition,
+                current_leader_epoch,
+            } => {
+                let result =
+                    self.check_leader(partition, current_leader_epoch)
+                        .map(|r| LogBounds {
+                            log_start_offset: r.log.log_start_offset,
+                            log_end_offset: r.log.log_end_offset(),
+                        });
+                ctx.send(
+                    from,
+                    Msg::ListOffsetsReply {
+                        partition,
+                        leader_epoch: current_leader_epoch,
+                        result,
+                    },
+                );
+            }
+            Msg::ListOffsetsReply {
+                partition,
+                leader_epoch,
+                result,
+            } => self.on_log_bounds(ctx, partition, leader_epoch, result),
             Msg::Fetch {
                 partition,
                 leader_epoch,
@@ -954,6 +980,7 @@ impl Broker {
     ) {
         let now_ms = Self::now_ms(ctx);
         let backoff = self.s.cfg.replica_fetch_backoff.0;
+        let message_level = self.s.cfg.truncate_to_high_watermark;
         let Some(r) = self.replicas.get_mut(&p) else {
             return;
         };
@@ -970,11 +997,24 @@ impl Broker {
             Ok(data) => {
                 let mut appended = 0u64;
                 for b in &data.batches {
-                    if b.last_offset() < r.log.log_end_offset() {
+                    let leo = r.log.log_end_offset();
+                    if b.last_offset() < leo {
                         continue;
                     }
-                    if r.log.append_as_follower(ctx.disk(), b, now_ms).is_err() {
-                        break;
+                    // A batch that starts below this log's end means the two logs cut
+                    // their batches at different offsets: they diverged. Kafka 0.10 fetched
+                    // single messages, so before KIP-101 the follower simply took the
+                    // messages from its log end on; since v2 batches Kafka refuses the
+                    // append (UnexpectedAppendOffsetException) and the fetch backs off.
+                    let trimmed = (b.base_offset < leo && message_level)
+                        .then(|| b.from_offset(leo))
+                        .flatten();
+                    let b = trimmed.as_ref().unwrap_or(b);
+                    if let Err(e) = r.log.append_as_follower(ctx.disk(), b, now_ms) {
+                        ctx.note("append-refused", format!("topic-{p}: {e}"));
+                        f.phase = FollowPhase::Backoff;
+                        ctx.set_timer(Timer::FollowerRetry(p), backoff);
+                        return;
                     }
                     r.epochs.assign(b.leader_epoch, b.base_offset);
                     record_producer(&mut r.producers, b);
@@ -991,12 +1031,90 @@ impl Broker {
                     self.fetch(ctx, p);
                 }
             }
+            Err(KError::OffsetOutOfRange) if self.s.cfg.truncate_to_high_watermark => {
+                // Before KIP-101 the follower asked the leader for its log end (ListOffsets).
+                f.phase = FollowPhase::ListingOffsets;
+                self.list_offsets(ctx, p);
+            }
             Err(KError::OffsetOutOfRange) => {
                 // The leader's log is shorter: find the divergence again.
                 f.phase = FollowPhase::Backoff;
                 self.start_following(ctx, p);
             }
             Err(_) => {
+                f.phase = FollowPhase::Backoff;
+                ctx.set_timer(Timer::FollowerRetry(p), backoff);
+            }
+        }
+    }
+
+    /// Asks the leader for its log bounds (before KIP-101, after OFFSET_OUT_OF_RANGE); a
+    /// lost answer is asked again.
+    fn list_offsets(&mut self, ctx: &mut Ctx<'_, KNode>, p: u32) {
+        let Some(Role::Follower(f)) = self.replicas.get(&p).map(|r| &r.role) else {
+            return;
+        };
+        ctx.send(
+            self.s.broker_node(f.leader),
+            Msg::ListOffsets {
+                partition: p,
+                current_leader_epoch: f.leader_epoch,
+            },
+        );
+        ctx.set_timer(
+            Timer::FollowerRetry(p),
+            self.s.cfg.replica_fetch_backoff.0 * 3,
+        );
+    }
+
+    /// Kafka 0.10's `ReplicaFetcherThread.handleOffsetOutOfRange`: a leader whose log ends
+    /// below the follower's means an unclean election happened, so the follower truncates
+    /// to the leader's log end — or, when it is outside the ISR and unclean election is
+    /// off, refuses to truncate and stops (0.10 halted the whole broker; here the broker
+    /// stops replicating this partition). A follower below the leader's log start backs
+    /// off and fetches again (0.10 would have emptied its log; not modelled).
+    fn on_log_bounds(
+        &mut self,
+        ctx: &mut Ctx<'_, KNode>,
+        p: u32,
+        leader_epoch: u32,
+        result: Result<LogBounds, KError>,
+    ) {
+        let me = self.id;
+        let unclean = self.s.cfg.unclean_leader_election;
+        let backoff = self.s.cfg.replica_fetch_backoff.0;
+        let Some(r) = self.replicas.get_mut(&p) else {
+            return;
+        };
+        let Role::Follower(f) = &mut r.role else {
+            return;
+        };
+        if f.leader_epoch != leader_epoch || f.phase != FollowPhase::ListingOffsets {
+            return;
+        }
+        let leo = r.log.log_end_offset();
+        match result {
+            Ok(b) if b.log_end_offset < leo => {
+                if !unclean && !r.state.isr.contains(&me) {
+                    ctx.note(
+                        "truncation-refused",
+                        format!(
+                            "topic-{p}: the leader's log ends at {} below this log's end {leo}, and truncating is not allowed outside the ISR without unclean election: this replica stops (Kafka 0.10 halted the broker)",
+                            b.log_end_offset
+                        ),
+                    );
+                    r.role = Role::Idle;
+                    return;
+                }
+                let (end, dropped) = r.truncate(ctx.disk(), b.log_end_offset);
+                self.truncated_records += dropped;
+                ctx.note(
+                    "truncate",
+                    format!("topic-{p}: to the leader's log end {end} after OFFSET_OUT_OF_RANGE (dropped {dropped} record(s))"),
+                );
+                self.fetch(ctx, p);
+            }
+            _ => {
                 f.phase = FollowPhase::Backoff;
                 ctx.set_timer(Timer::FollowerRetry(p), backoff);
             }
@@ -1208,6 +1326,7 @@ impl Broker {
                 };
                 match phase {
                     FollowPhase::Truncating { .. } => self.start_following(ctx, p),
+                    FollowPhase::ListingOffsets => self.list_offsets(ctx, p),
                     FollowPhase::Fetching { .. } | FollowPhase::Backoff => self.fetch(ctx, p),
                 }
             }

@@ -82,6 +82,13 @@ pub struct FetchData {
     pub log_start_offset: u64,
 }
 
+/// A leader's log start and log end offsets (a ListOffsets answer).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct LogBounds {
+    pub log_start_offset: u64,
+    pub log_end_offset: u64,
+}
+
 /// One partition's leader as the metadata knows it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct LeaderInfo {
@@ -138,6 +145,17 @@ pub enum Msg {
         partition: u32,
         requested_epoch: u32,
         result: Result<Option<EpochEnd>, KError>,
+    },
+    /// The leader's log start and log end offsets (ListOffsets with EARLIEST and LATEST):
+    /// what a follower before KIP-101 asked after OFFSET_OUT_OF_RANGE.
+    ListOffsets {
+        partition: u32,
+        current_leader_epoch: u32,
+    },
+    ListOffsetsReply {
+        partition: u32,
+        leader_epoch: u32,
+        result: Result<LogBounds, KError>,
     },
     /// A fetch from a follower (`replica` set) or a consumer.
     Fetch {

@@ -74,3 +74,60 @@ fn min_insync_replicas_1_makes_acks_all_lose_records() {
     });
     assert_eq!(fired(&fixed, "lost-write"), 0, "{}", explain(&fixed));
 }
+
+/// KIP-101 scenario 1: a follower that truncates to its own high watermark when it
+/// follows a new leader deletes acknowledged records, and is then elected; leader epochs
+/// keep them.
+#[test]
+fn truncating_to_the_high_watermark_loses_committed_records() {
+    let s = scenario("kip101-lost-committed-data.toml");
+    let bug = sweep(&s, 1..=5, |_| {});
+    assert_eq!(fired(&bug, "lost-write"), 5, "{}", explain(&bug));
+    let fixed = sweep(&s, 1..=5, |c| c.truncate_to_high_watermark = false);
+    assert!(all_valid(&fixed), "{}", explain(&fixed));
+}
+
+/// KIP-101 scenario 2: after two power losses the follower keeps records above the new
+/// leader's log end, up to its checkpointed high watermark, and the replicas diverge;
+/// with leader epochs they agree (the power losses still lose records either way).
+#[test]
+fn truncating_to_the_high_watermark_diverges_replicas() {
+    let s = scenario("kip101-replica-divergence.toml");
+    let bug = sweep(&s, 1..=5, |_| {});
+    assert_eq!(fired(&bug, "logs-agree"), 5, "{}", explain(&bug));
+    let fixed = sweep(&s, 1..=5, |c| c.truncate_to_high_watermark = false);
+    assert_eq!(fired(&fixed, "logs-agree"), 0, "{}", explain(&fixed));
+    assert_eq!(fired(&fixed, "lost-write"), 5, "{}", explain(&fixed));
+}
+
+/// KIP-279: asked about an epoch it never had, the leader answers for an older one; the
+/// follower that takes the offset as it is keeps records of its own epoch below it.
+#[test]
+fn one_epoch_question_diverges_replicas_after_fast_leader_changes() {
+    let s = scenario("kip279-fast-leader-changes.toml");
+    let bug = sweep(&s, 1..=5, |_| {});
+    assert_eq!(fired(&bug, "logs-agree"), 5, "{}", explain(&bug));
+    let fixed = sweep(&s, 1..=5, |c| c.kip279 = true);
+    assert!(all_valid(&fixed), "{}", explain(&fixed));
+}
+
+/// Before KIP-101 a follower whose fetch offset is past the new leader's log end asked
+/// for that log end (ListOffsets) and, outside the ISR with unclean election off,
+/// refused to truncate (Kafka 0.10's `handleOffsetOutOfRange` halted the broker; here the
+/// replica stops). KIP-101 scenario 2 with the follower back before the leader has
+/// written past the follower's high watermark.
+#[test]
+fn before_kip101_a_follower_ahead_of_the_leader_refuses_to_truncate() {
+    let mut s = scenario("kip101-replica-divergence.toml");
+    // The follower's power loss: back at 15 s, while the partition is still offline.
+    s.run.faults[1].duration_ns = Some(5_000_000_000);
+    let runs = sweep(&s, 1..=3, |_| {});
+    for r in &runs {
+        assert!(
+            r.notes.iter().any(|n| n.kind == "truncation-refused"),
+            "seed {}: no refusal in {:?}",
+            r.seed,
+            r.notes.iter().map(|n| n.kind).collect::<Vec<_>>()
+        );
+    }
+}

@@ -118,6 +118,38 @@ impl RecordBatch {
             .iter()
             .map(|r| (self.base_offset + u64::from(r.offset_delta), r))
     }
+    /// The part of the batch from `offset` on, as a message-level fetch before message
+    /// format v2 returned it (Kafka 0.10 sent single messages, so a fetch began exactly at
+    /// the offset asked for). The last offset stays; the sequence moves with the base.
+    /// None when `offset` is outside the batch.
+    pub fn from_offset(&self, offset: u64) -> Option<RecordBatch> {
+        if offset < self.base_offset || offset > self.last_offset() {
+            return None;
+        }
+        let skip = offset - self.base_offset;
+        let skip_delta = u32::try_from(skip).ok()?;
+        let records: Vec<Record> = self
+            .records
+            .iter()
+            .filter(|r| r.offset_delta >= skip_delta)
+            .map(|r| Record {
+                offset_delta: r.offset_delta - skip_delta,
+                ..r.clone()
+            })
+            .collect();
+        Some(RecordBatch {
+            base_offset: offset,
+            last_offset_delta: self.last_offset_delta - skip_delta,
+            base_sequence: if self.base_sequence < 0 {
+                self.base_sequence
+            } else {
+                self.base_sequence.wrapping_add(skip_delta as i32)
+            },
+            records,
+            ..self.clone()
+        })
+    }
+
     pub fn first_timestamp_ms(&self) -> i64 {
         self.records
             .iter()
@@ -370,5 +402,18 @@ mod tests {
         fn decoding_garbage_never_panics(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200)) {
             let _ = decode(&bytes);
         }
+    }
+    #[test]
+    fn from_offset_keeps_the_tail_and_its_offsets() {
+        let mut b = RecordBatch::new(7, 0, 10, (0..4).map(|i| (i, None, vec![i as u8])).collect());
+        b.base_offset = 100;
+        let t = b.from_offset(102).expect("inside");
+        assert_eq!(t.base_offset, 102);
+        assert_eq!(t.last_offset(), 103);
+        assert_eq!(t.base_sequence, 12);
+        let tail: Vec<(u64, Vec<u8>)> = t.offsets().map(|(o, r)| (o, r.value.clone())).collect();
+        assert_eq!(tail, vec![(102, vec![2]), (103, vec![3])]);
+        assert_eq!(b.from_offset(100).as_ref(), Some(&b));
+        assert!(b.from_offset(99).is_none() && b.from_offset(104).is_none());
     }
 }
