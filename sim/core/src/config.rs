@@ -91,6 +91,10 @@ pub enum CrashMode {
     Torn,
     /// The synced data plus a random prefix of the unsynced writes, whole.
     RandomPrefix,
+    /// Nothing is lost: the process died but the machine did not, and the OS still holds
+    /// the page cache and writes it back (`kill -9`, an out-of-memory kill), unlike the
+    /// power loss the other modes describe.
+    Process,
 }
 
 /// Per-node disks (`[disk]`).

@@ -56,6 +56,7 @@ impl File {
         let tail = self.current.len().saturating_sub(self.agree_len);
         match mode {
             CrashMode::Synced => 0,
+            CrashMode::Process => tail,
             // An atomic replace survives whole or not at all.
             _ if self.atomic => [0, tail][rng.gen_range(0..2usize)],
             CrashMode::Torn => rng.gen_range(0..=tail),
@@ -234,7 +235,7 @@ impl Disk {
         }
     }
 
-    /// The machine lost power: keep what the crash mode says survives.
+    /// The node crashed: keep what the crash mode says survives (for `Process`, all).
     pub(crate) fn crash(&mut self, mode: CrashMode, rng: &mut SimRng) {
         for f in self.files.values_mut() {
             if !f.is_dirty() {
@@ -480,4 +481,17 @@ mod tests {
         d.remove("seg-0");
         d.append("seg-1", b"a").unwrap();
     }
+    #[test]
+    fn a_process_crash_keeps_every_write() {
+        let mut d = Disk::new(1 << 20);
+        d.append("log", b"synced").unwrap();
+        d.sync_all();
+        d.append("log", b"+cached").unwrap();
+        d.put_atomic("meta", b"new").unwrap();
+        d.crash(CrashMode::Process, &mut derive(1, "d"));
+        assert_eq!(d.read("log"), Some(&b"synced+cached"[..]));
+        assert_eq!(d.durable("log"), Some(&b"synced+cached"[..]));
+        assert_eq!(d.read("meta"), Some(&b"new"[..]));
+    }
+
 }
