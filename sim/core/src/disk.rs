@@ -493,5 +493,4 @@ mod tests {
         assert_eq!(d.durable("log"), Some(&b"synced+cached"[..]));
         assert_eq!(d.read("meta"), Some(&b"new"[..]));
     }
-
 }
