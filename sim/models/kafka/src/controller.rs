@@ -279,6 +279,18 @@ impl Controller {
                             );
                             ctx.reached("unclean-leader-election");
                         }
+                        if leader && c.election == Some(Election::LastKnownLeader) {
+                            ctx.note(
+                                "last-known-leader-election",
+                                format!(
+                                    "topic-{}: ISR and ELR empty, broker-{} elected as the last known leader (epoch {}); Kafka counts it as unclean",
+                                    c.partition,
+                                    c.leader.unwrap_or(0),
+                                    c.leader_epoch
+                                ),
+                            );
+                            ctx.reached("unclean-leader-election");
+                        }
                         if leader && c.leader.is_none() {
                             ctx.note(
                                 "partition-offline",

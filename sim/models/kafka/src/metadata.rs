@@ -22,7 +22,12 @@
 //!   `min.insync.replicas` become eligible leader replicas (ELR): the high watermark cannot
 //!   have passed anything they lack; a broker that registers after an unclean shutdown
 //!   leaves the ISR and the ELR, so the "last replica standing" with a torn log is not
-//!   elected on its ISR membership alone.
+//!   elected on its ISR membership alone. When the ISR and the ELR are both empty, the
+//!   last known leader is elected once it is back (Kafka 4's balanced recovery,
+//!   `PartitionChangeBuilder.canElectLastKnownLeader`): what Kafka did before 4.0.
+//! * One record changes a partition's epochs at most once: a fence that removes the
+//!   leader and elects the next one is one leader change (Kafka writes one
+//!   `PartitionChangeRecord`).
 
 use std::collections::BTreeMap;
 
@@ -38,6 +43,10 @@ pub struct PartitionState {
     pub isr: Vec<BrokerId>,
     /// KIP-966's eligible leader replicas.
     pub elr: Vec<BrokerId>,
+    /// KIP-966 (`lastKnownElr` under the balanced recovery strategy): the leader the
+    /// partition had when its ISR became empty; elected again once it is back if the ELR
+    /// is empty too.
+    pub last_known_leader: Option<BrokerId>,
 }
 
 /// How a leader was chosen.
@@ -47,6 +56,9 @@ pub enum Election {
     Clean,
     /// From the ELR (KIP-966).
     Eligible,
+    /// KIP-966 with an empty ISR and ELR: the last known leader, back (Kafka counts it as
+    /// an unclean election).
+    LastKnownLeader,
     /// From outside the ISR: `unclean.leader.election.enable`.
     Unclean,
 }
@@ -164,53 +176,37 @@ impl Metadata {
                         incarnation: *incarnation,
                     },
                 );
-                let mut changed = Vec::new();
+                let before = self.partitions.clone();
                 if !clean_shutdown && self.rules.eligible_leader_replicas {
                     // KIP-966 (handleBrokerUncleanShutdown): its log may be torn; it is no
                     // longer known to hold the data, and does not keep its leadership.
-                    for (i, p) in self.partitions.iter_mut().enumerate() {
-                        let in_isr = p.isr.contains(broker);
-                        let in_elr = p.elr.contains(broker);
-                        if in_isr || in_elr {
+                    for (p, old) in self.partitions.iter_mut().zip(&before) {
+                        if p.isr.contains(broker) || p.elr.contains(broker) {
                             p.isr.retain(|r| r != broker);
                             p.elr.retain(|r| r != broker);
-                            let was_leader = p.leader == Some(*broker);
-                            if was_leader {
+                            if p.leader == Some(*broker) {
                                 p.leader = None;
-                                p.leader_epoch += 1;
                             }
-                            p.partition_epoch += 1;
-                            changed.push((
-                                i as u32,
-                                was_leader.then_some(LeaderChange {
-                                    partition: i as u32,
-                                    leader: None,
-                                    leader_epoch: p.leader_epoch,
-                                    election: None,
-                                }),
-                            ));
+                            remember_last_leader(p, old.leader);
                         }
                     }
                 }
-                changed.extend(self.elect_offline());
-                Ok(dedup(changed))
+                let elections = self.elect_where_offline();
+                Ok(self.settle(&before, &elections))
             }
             MetadataRecord::FenceBroker { broker } => {
                 if let Some(s) = self.brokers.get_mut(broker) {
                     s.fenced = true;
                 }
-                let mut changed = Vec::new();
+                let before = self.partitions.clone();
                 let min_isr = self.rules.min_insync_replicas;
                 let elr_on = self.rules.eligible_leader_replicas;
-                for (i, p) in self.partitions.iter_mut().enumerate() {
+                for (p, old) in self.partitions.iter_mut().zip(&before) {
                     if !p.replicas.contains(broker) {
                         continue;
                     }
-                    let mut touched = false;
                     if p.leader == Some(*broker) {
                         p.leader = None;
-                        p.leader_epoch += 1;
-                        touched = true;
                     }
                     if p.isr.contains(broker) {
                         if elr_on {
@@ -218,27 +214,14 @@ impl Metadata {
                             if p.isr.len() < min_isr && !p.elr.contains(broker) {
                                 p.elr.push(*broker);
                             }
-                            touched = true;
+                            remember_last_leader(p, old.leader);
                         } else if p.isr.len() > 1 {
                             p.isr.retain(|r| r != broker);
-                            touched = true;
                         }
                     }
-                    if touched {
-                        p.partition_epoch += 1;
-                        changed.push((
-                            i as u32,
-                            Some(LeaderChange {
-                                partition: i as u32,
-                                leader: p.leader,
-                                leader_epoch: p.leader_epoch,
-                                election: None,
-                            }),
-                        ));
-                    }
                 }
-                changed.extend(self.elect_offline());
-                Ok(dedup(changed))
+                let elections = self.elect_where_offline();
+                Ok(self.settle(&before, &elections))
             }
             MetadataRecord::CreateTopic { replicas } => {
                 if self.topic_exists() {
@@ -253,6 +236,7 @@ impl Metadata {
                         partition_epoch: 0,
                         isr: r.clone(),
                         elr: Vec::new(),
+                        last_known_leader: None,
                     })
                     .collect();
                 Ok(self.elect_offline())
@@ -310,42 +294,87 @@ impl Metadata {
         self.elect_offline()
     }
 
-    /// Elects a leader for every partition that has none (or a fenced one).
+    /// Elects a leader for every partition that has none (or a fenced one), as a record of
+    /// its own: each election bumps the epochs.
     fn elect_offline(&mut self) -> Vec<(u32, Option<LeaderChange>)> {
+        let before = self.partitions.clone();
+        let elections = self.elect_where_offline();
+        self.settle(&before, &elections)
+    }
+
+    /// Picks a leader wherever there is no live one, without touching the epochs (the
+    /// caller settles them once for the whole record). Returns how each was elected.
+    fn elect_where_offline(&mut self) -> BTreeMap<usize, Election> {
         let live: Vec<BrokerId> = self.live_brokers().collect();
         let rules = self.rules;
-        let mut out = Vec::new();
+        let mut elections = BTreeMap::new();
         for (i, p) in self.partitions.iter_mut().enumerate() {
             if p.leader.is_some_and(|l| live.contains(&l)) {
                 continue;
             }
             let Some((leader, how)) = choose_leader(p, &live, rules) else {
+                p.leader = None;
                 continue;
             };
             p.leader = Some(leader);
-            p.leader_epoch += 1;
-            p.partition_epoch += 1;
             match how {
                 Election::Clean => {}
-                Election::Eligible | Election::Unclean => {
+                Election::Eligible => {
                     p.isr = vec![leader];
                     p.elr.retain(|r| *r != leader);
-                    if how == Election::Unclean {
-                        p.elr.clear();
-                    }
+                }
+                Election::Unclean | Election::LastKnownLeader => {
+                    p.isr = vec![leader];
+                    p.elr.clear();
                 }
             }
-            out.push((
+            p.last_known_leader = None;
+            elections.insert(i, how);
+        }
+        elections
+    }
+
+    /// Bumps, once, the epochs of every partition that changed since `before`: the leader
+    /// epoch when the leader changed, the partition epoch when anything did. Returns the
+    /// changed partitions, leader changes spelled out.
+    fn settle(
+        &mut self,
+        before: &[PartitionState],
+        elections: &BTreeMap<usize, Election>,
+    ) -> Vec<(u32, Option<LeaderChange>)> {
+        let mut changed = Vec::new();
+        for (i, (p, old)) in self.partitions.iter_mut().zip(before).enumerate() {
+            let leader_changed = p.leader != old.leader;
+            if !leader_changed
+                && p.isr == old.isr
+                && p.elr == old.elr
+                && p.last_known_leader == old.last_known_leader
+            {
+                continue;
+            }
+            p.partition_epoch = old.partition_epoch + 1;
+            if leader_changed {
+                p.leader_epoch = old.leader_epoch + 1;
+            }
+            changed.push((
                 i as u32,
-                Some(LeaderChange {
+                leader_changed.then(|| LeaderChange {
                     partition: i as u32,
                     leader: p.leader,
                     leader_epoch: p.leader_epoch,
-                    election: Some(how),
+                    election: elections.get(&i).copied(),
                 }),
             ));
         }
-        out
+        changed
+    }
+}
+
+/// KIP-966: when a record empties the ISR, the leader the partition had is remembered
+/// (Kafka's `maybeUpdateLastKnownLeader`), to be elected if the ELR empties too.
+fn remember_last_leader(p: &mut PartitionState, old_leader: Option<BrokerId>) {
+    if p.isr.is_empty() && old_leader.is_some() {
+        p.last_known_leader = old_leader;
     }
 }
 
@@ -368,6 +397,11 @@ pub fn choose_leader(
         if let Some(l) = in_order(&p.elr) {
             return Some((l, Election::Eligible));
         }
+        if p.isr.is_empty() && p.elr.is_empty() {
+            if let Some(l) = p.last_known_leader.filter(|l| live.contains(l)) {
+                return Some((l, Election::LastKnownLeader));
+            }
+        }
     }
     if rules.unclean_leader_election {
         if let Some(l) = p.replicas.iter().copied().find(|r| live.contains(r)) {
@@ -375,18 +409,6 @@ pub fn choose_leader(
         }
     }
     None
-}
-
-/// Keeps the first entry per partition, preferring one that carries a leader change.
-fn dedup(changes: Vec<(u32, Option<LeaderChange>)>) -> Vec<(u32, Option<LeaderChange>)> {
-    let mut by: BTreeMap<u32, Option<LeaderChange>> = BTreeMap::new();
-    for (p, c) in changes {
-        let e = by.entry(p).or_insert(None);
-        if c.is_some() {
-            *e = c;
-        }
-    }
-    by.into_iter().collect()
 }
 
 /// The metadata log's encoding (KRaft's records, in dsim's own compact layout).
@@ -534,7 +556,10 @@ mod tests {
         let mut m = cluster(rules(false, 1, false));
         let changed = m.apply(&MetadataRecord::FenceBroker { broker: 1 }).unwrap();
         assert_eq!(m.partitions[0].leader, Some(2));
-        assert_eq!(m.partitions[0].leader_epoch, 3); // offline (2), then elected (3)
+        // One record, one leader change: the epoch moves once (Kafka's single
+        // PartitionChangeRecord), and so does the partition epoch.
+        assert_eq!(m.partitions[0].leader_epoch, 2);
+        assert_eq!(m.partitions[0].partition_epoch, 2);
         assert_eq!(m.partitions[0].isr, vec![2, 3]);
         assert_eq!(m.partitions[1].isr, vec![2, 3]);
         assert_eq!(changed.len(), 2);
@@ -634,6 +659,39 @@ mod tests {
         .unwrap();
         assert_eq!(m.partitions[0].leader, Some(2));
         assert_eq!(m.partitions[0].isr, vec![2]);
+    }
+
+    #[test]
+    fn kip966_elects_the_last_known_leader_when_isr_and_elr_are_empty() {
+        let mut m = cluster(rules(false, 2, true));
+        for b in [3, 2, 1] {
+            m.apply(&MetadataRecord::FenceBroker { broker: b }).unwrap();
+        }
+        assert!(m.partitions[0].isr.is_empty());
+        assert_eq!(m.partitions[0].elr, vec![2, 1]);
+        // 2 and then 1 come back from unclean shutdowns: nobody is known to hold the data.
+        for b in [2, 1] {
+            m.apply(&MetadataRecord::RegisterBroker {
+                broker: b,
+                incarnation: 2,
+                clean_shutdown: false,
+            })
+            .unwrap();
+        }
+        // broker-1 led when the ISR and the ELR emptied: it leads again, as before 4.0.
+        assert_eq!(m.partitions[0].leader, Some(1));
+        assert_eq!(m.partitions[0].isr, vec![1]);
+        assert_eq!(m.partitions[0].last_known_leader, None);
+    }
+
+    #[test]
+    fn without_a_leader_change_the_leader_epoch_stays() {
+        let mut m = cluster(rules(false, 1, false));
+        let before = m.partitions[0].clone();
+        let changed = m.apply(&MetadataRecord::FenceBroker { broker: 3 }).unwrap();
+        assert_eq!(m.partitions[0].leader_epoch, before.leader_epoch);
+        assert_eq!(m.partitions[0].partition_epoch, before.partition_epoch + 1);
+        assert_eq!(changed.iter().find(|(p, _)| *p == 0).map(|c| c.1.is_none()), Some(true));
     }
 
     #[test]

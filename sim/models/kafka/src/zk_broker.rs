@@ -110,6 +110,7 @@ pub fn unpack(data: i64, replicas: &[BrokerId], version: i32) -> PartitionState 
         partition_epoch: version.max(0) as u32,
         isr: (1..=32u32).filter(|b| data & (1 << (b - 1)) != 0).collect(),
         elr: Vec::new(),
+        last_known_leader: None,
     }
 }
 
@@ -909,6 +910,7 @@ impl ZkBroker {
             partition_epoch: partition_epoch + 1,
             isr: sorted(&isr),
             elr: Vec::new(),
+            last_known_leader: None,
         };
         let op = ZkOp::SetData {
             path: state_path(p),
@@ -942,6 +944,7 @@ mod tests {
             partition_epoch: 5,
             isr: vec![1, 3, 32],
             elr: Vec::new(),
+            last_known_leader: None,
         };
         let back = unpack(pack(&st), &st.replicas, 5);
         assert_eq!(back, st);
@@ -952,6 +955,7 @@ mod tests {
             partition_epoch: 0,
             isr: vec![1],
             elr: Vec::new(),
+            last_known_leader: None,
         };
         assert_eq!(unpack(pack(&none), &[1], 0), none);
         assert!(pack(&st) >= 0);

@@ -171,6 +171,7 @@ fn a_zombie_controllers_leader_and_isr_is_ignored() {
         partition_epoch: leader_epoch,
         isr: vec![1, 2, 3],
         elr: Vec::new(),
+        last_known_leader: None,
     };
     let led = |h: &Harness<KNode>| match &h.node {
         KNode::Broker(b) => (b.controller_epoch, b.replicas[&0].is_leader()),
@@ -222,6 +223,7 @@ fn partition_state_packs_into_a_znode() {
         partition_epoch: 4,
         isr: vec![1, 3],
         elr: Vec::new(),
+        last_known_leader: None,
     };
     assert_eq!(unpack(pack(&st), &st.replicas, 4), st);
 }
