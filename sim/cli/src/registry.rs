@@ -126,6 +126,34 @@ fn bind<M: Model + 'static>(scenario: &Scenario, model: M) -> anyhow::Result<Box
             )
             .into());
     }
+    let racks = scenario.run.topology.racks.max(1);
+    if let Some(s) = model
+        .nodes()
+        .into_iter()
+        .find(|s| s.rack.is_some_and(|r| r >= racks))
+    {
+        let rack = s.rack.unwrap_or(0);
+        // Point at `[topology] racks` if the file sets it, else at the model's racks.
+        let at: &[&str] = if scenario.has_key(&["topology", "racks"]) {
+            &["topology", "racks"]
+        } else {
+            &["model", "racks"]
+        };
+        return Err(scenario
+            .error_at(
+                at,
+                format!(
+                    "the model puts {} in rack {rack}, but `[topology] racks` = {racks} (racks 0..{})",
+                    s.name,
+                    racks - 1
+                ),
+                Some(format!(
+                    "set `[topology] racks = {}` or more, so that the network and the rack(N) selector see the model's racks",
+                    rack + 1
+                )),
+            )
+            .into());
+    }
     let bound = Bound {
         model,
         scenario_run: scenario.run.clone(),

@@ -207,6 +207,29 @@ fn a_model_over_max_nodes_is_refused_at_load() {
     assert!(err.contains(":4:1:") && err.contains("max_nodes"), "{err}");
 }
 
+/// A model that puts a node in a rack the scenario's `[topology]` lacks is refused at
+/// load, pointing at `[topology] racks` and saying how many racks it needs.
+#[test]
+fn a_model_rack_beyond_the_topology_is_refused_at_load() {
+    let f = scratch(
+        "racks",
+        "name = \"k\"\ndescription = \"x\"\n[model]\nname = \"kafka\"\nracks = 3\n[topology]\nracks = 2\n",
+    );
+    let (code, _, err) = dsim(&["run", f.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains(":7:1:"), "{err}");
+    assert!(err.contains("broker-3 in rack 2"), "{err}");
+    assert!(err.contains("racks = 3"), "{err}");
+    // Without a [topology] table it points at the model's own racks.
+    let f = scratch(
+        "racks-model",
+        "name = \"k\"\ndescription = \"x\"\n[model]\nname = \"kafka\"\nracks = 3\n",
+    );
+    let (code, _, err) = dsim(&["run", f.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains(":5:1:") && err.contains("rack 1"), "{err}");
+}
+
 /// Each failing run in a sweep lists every check that fired, not only the first.
 #[test]
 fn sweep_failures_list_every_check_that_fired() {

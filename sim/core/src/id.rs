@@ -24,6 +24,9 @@ impl fmt::Display for NodeId {
 pub struct NodeSpec {
     pub name: String,
     pub role: &'static str,
+    /// The rack the model puts the node in (Kafka's `broker.rack`); `None`: the engine
+    /// places it round-robin (see `Topology`).
+    pub rack: Option<u32>,
 }
 
 impl NodeSpec {
@@ -31,6 +34,13 @@ impl NodeSpec {
         NodeSpec {
             name: name.into(),
             role,
+            rack: None,
         }
+    }
+
+    /// The node is in rack `rack`, which the scenario's `[topology]` must have.
+    pub fn in_rack(mut self, rack: u32) -> Self {
+        self.rack = Some(rack);
+        self
     }
 }

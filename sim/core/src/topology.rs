@@ -26,7 +26,10 @@ pub struct Topology {
 }
 
 impl Topology {
-    pub fn new(cfg: &TopologyConfig, nodes: usize) -> Self {
+    /// Node `i` goes to the rack the model asked for (`racks_asked[i]`, which must exist:
+    /// the scenario binding checks it) or else to rack `i mod racks`.
+    pub fn new(cfg: &TopologyConfig, racks_asked: &[Option<u32>]) -> Self {
+        let nodes = racks_asked.len();
         let racks_n = cfg.racks.max(1);
         let zones_n = cfg.zones.max(1);
         let mut graph = UnGraph::new_undirected();
@@ -42,8 +45,10 @@ impl Topology {
             .collect();
         let mut rack_of = Vec::with_capacity(nodes);
         let mut zone_of = Vec::with_capacity(nodes);
-        for i in 0..nodes {
-            let r = i as u32 % racks_n;
+        for (i, asked) in racks_asked.iter().enumerate() {
+            let r = asked
+                .filter(|r| *r < racks_n)
+                .unwrap_or(i as u32 % racks_n);
             let v = graph.add_node(Vertex::Node(NodeId(i as u32)));
             graph.add_edge(v, racks[r as usize], ());
             rack_of.push(r);
@@ -118,7 +123,7 @@ mod tests {
 
     #[test]
     fn round_robin_placement() {
-        let t = Topology::new(&TopologyConfig { racks: 3, zones: 2 }, 7);
+        let t = Topology::new(&TopologyConfig { racks: 3, zones: 2 }, &[None; 7]);
         assert_eq!(t.nodes_in_rack(0), vec![NodeId(0), NodeId(3), NodeId(6)]);
         assert_eq!(t.nodes_in_rack(1), vec![NodeId(1), NodeId(4)]);
         // racks 0 and 2 are in zone 0
@@ -129,5 +134,17 @@ mod tests {
         assert!(t.same_zone(NodeId(0), NodeId(2)));
         assert!(!t.same_rack(NodeId(0), NodeId(2)));
         assert!(t.nodes_in_rack(9).is_empty());
+    }
+
+    #[test]
+    fn a_node_goes_to_the_rack_the_model_asked_for() {
+        let t = Topology::new(
+            &TopologyConfig { racks: 3, zones: 1 },
+            &[None, Some(2), None, Some(0), None],
+        );
+        let racks: Vec<u32> = (0..5).map(|i| t.rack_of(NodeId(i))).collect();
+        // Nodes without a wish keep their round-robin rack (index mod racks).
+        assert_eq!(racks, vec![0, 2, 2, 0, 1]);
+        assert_eq!(t.nodes_in_rack(2), vec![NodeId(1), NodeId(2)]);
     }
 }

@@ -556,6 +556,8 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
             })
             .collect();
         let n = specs.len();
+        let racks_asked: Vec<Option<u32>> = specs.iter().map(|s| s.rack).collect();
+        let topology = Topology::new(&cfg.topology, &racks_asked);
         let mut w = World {
             model,
             cfg,
@@ -569,7 +571,7 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
             fault_rng: derive(seed, "faults"),
             disk_rng: derive(seed, "disk"),
             fsync: Sampler::new(&cfg.disk.fsync_latency),
-            topology: Topology::new(&cfg.topology, n),
+            topology,
             now_ns: 0,
             events: 0,
             digest: Digest::default(),

@@ -346,6 +346,11 @@ impl Scenario {
         ScenarioError::at_span(&self.path, &self.source, span, message, hint)
     }
 
+    /// Whether the file writes this key (`["topology", "racks"]`).
+    pub fn has_key(&self, key_path: &[&str]) -> bool {
+        self.index.find(key_path).is_some()
+    }
+
     fn span_of(&self, key_path: &[&str]) -> Option<Range<usize>> {
         self.index.find_nearest(key_path).and_then(|e| e.span())
     }

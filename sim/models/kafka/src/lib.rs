@@ -296,7 +296,7 @@ impl Kafka {
         let all_partitions = cfg.partitions as usize + usize::from(cfg.consumers > 0);
         let assignment = if cfg.racks > 0 {
             let racks: Vec<(BrokerId, u32)> = (1..=cfg.brokers)
-                .map(|b| (b, (b - 1) % cfg.racks))
+                .map(|b| (b, broker_rack(b, cfg.racks)))
                 .collect();
             placement::assign_rack_aware(
                 &racks,
@@ -351,7 +351,15 @@ impl Model for Kafka {
             ControllerMode::Kraft => NodeSpec::new(format!("controller-{i}"), "controller"),
             ControllerMode::ZooKeeper => NodeSpec::new(format!("zk-{i}"), "zookeeper"),
         });
-        let brokers = (1..=c.brokers).map(|i| NodeSpec::new(format!("broker-{i}"), "broker"));
+        // `broker.rack`: the engine puts each broker in the rack placement assumed, so a
+        // rack(N) fault takes out exactly the brokers placement spread replicas across.
+        let brokers = (1..=c.brokers).map(|i| {
+            let spec = NodeSpec::new(format!("broker-{i}"), "broker");
+            match c.racks {
+                0 => spec,
+                racks => spec.in_rack(broker_rack(i, racks)),
+            }
+        });
         let producers =
             (1..=c.producers).map(|i| NodeSpec::new(format!("producer-{i}"), "producer"));
         let consumers =
@@ -445,4 +453,9 @@ impl Model for Kafka {
     ) -> CheckResult {
         checks::history(self, name, view, history)
     }
+}
+
+/// The rack of broker `b` (`broker.rack`): brokers round-robin over `racks` racks.
+fn broker_rack(b: BrokerId, racks: u32) -> u32 {
+    (b - 1) % racks
 }

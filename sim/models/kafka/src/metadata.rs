@@ -691,7 +691,10 @@ mod tests {
         let changed = m.apply(&MetadataRecord::FenceBroker { broker: 3 }).unwrap();
         assert_eq!(m.partitions[0].leader_epoch, before.leader_epoch);
         assert_eq!(m.partitions[0].partition_epoch, before.partition_epoch + 1);
-        assert_eq!(changed.iter().find(|(p, _)| *p == 0).map(|c| c.1.is_none()), Some(true));
+        assert_eq!(
+            changed.iter().find(|(p, _)| *p == 0).map(|c| c.1.is_none()),
+            Some(true)
+        );
     }
 
     #[test]
