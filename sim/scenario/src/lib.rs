@@ -8,6 +8,9 @@
 //! model's own config type, and [`Scenario::validate_with`] checks the names in the file
 //! (checks, nodes, roles, selectors) against the model. The format is documented in
 //! docs/scenario-format.md.
+//!
+//! [`testing`] is what the model crates' integration tests share: catalogue scenarios run
+//! over seeds with their `[model]` changed, and which checks fired.
 
 // `ScenarioError` is a plain struct with public fields (the CLI's contract); it is only
 // built on the error path, so its size does not matter.
@@ -19,6 +22,7 @@ mod model_table;
 mod scenario;
 mod seeds;
 mod suggest;
+pub mod testing;
 
 pub use error::ScenarioError;
 pub use scenario::{Expect, ModelInfo, Scenario, EXPECTABLE, MAX_EXPECT_SEEDS, MAX_FILE_BYTES};

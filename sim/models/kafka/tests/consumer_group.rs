@@ -4,12 +4,18 @@
 //! of `scenarios/kafka/` — each check shown to fire where the story says and to stay quiet
 //! where it must.
 
-mod common;
-
-use common::{explain, fired, history_checks, scenario, sweep};
 use dsim_core::{RunReport, Verdict};
-use dsim_kafka::Assignor;
+use dsim_kafka::{Assignor, Kafka, KafkaConfig};
+use dsim_scenario::testing::{all_valid, explain, fired, Testbed};
 use dsim_scenario::Scenario;
+
+/// The runs record: the tests read the consumers' notes.
+const KAFKA: Testbed<KafkaConfig, Kafka> = Testbed::new("kafka", Kafka::new).recording();
+
+/// Arms exactly these history checks.
+fn history_checks(s: &mut Scenario, names: &[&str]) {
+    s.run.checks.history = names.iter().map(|n| n.to_string()).collect();
+}
 
 /// The last assignment each consumer noted, by member-id prefix (`consumer-01`, ...).
 fn last_assignments(r: &RunReport) -> Vec<(String, String)> {
@@ -32,7 +38,7 @@ fn last_assignments(r: &RunReport) -> Vec<(String, String)> {
 /// forward without gaps.
 #[test]
 fn a_group_of_two_splits_the_partitions_and_processes_every_record() {
-    let mut s = scenario("manual-commit-at-least-once.toml");
+    let mut s = KAFKA.scenario("manual-commit-at-least-once.toml");
     s.run.faults.clear();
     history_checks(
         &mut s,
@@ -44,7 +50,7 @@ fn a_group_of_two_splits_the_partitions_and_processes_every_record() {
             "lost-write",
         ],
     );
-    let reports = sweep(&s, 1..=5, |c| {
+    let reports = KAFKA.sweep(&s, 1..=5, |c| {
         c.partitions = 4;
         c.assignor = Assignor::Range;
     });
@@ -66,10 +72,10 @@ fn a_group_of_two_splits_the_partitions_and_processes_every_record() {
 /// check can fail, and the run above had records to process).
 #[test]
 fn records_left_unprocessed_at_the_end_are_reported() {
-    let mut s = scenario("manual-commit-at-least-once.toml");
+    let mut s = KAFKA.scenario("manual-commit-at-least-once.toml");
     s.run.faults.clear();
     history_checks(&mut s, &["at-least-once"]);
-    let reports = sweep(&s, 1..=3, |c| {
+    let reports = KAFKA.sweep(&s, 1..=3, |c| {
         c.processing_time = dsim_core::units::Duration::from_ms(2_000);
         c.max_poll_interval = dsim_core::units::Duration::from_ms(300_000);
     });
@@ -80,7 +86,7 @@ fn records_left_unprocessed_at_the_end_are_reported() {
 /// everything is processed.
 #[test]
 fn auto_commit_without_faults_polls_in_order_and_processes_everything() {
-    let mut s = scenario("auto-commit-loses-records.toml");
+    let mut s = KAFKA.scenario("auto-commit-loses-records.toml");
     s.run.faults.clear();
     history_checks(
         &mut s,
@@ -91,21 +97,17 @@ fn auto_commit_without_faults_polls_in_order_and_processes_everything() {
             "poll-skip",
         ],
     );
-    let reports = sweep(&s, 1..=5, |c| c.assignor = Assignor::RoundRobin);
-    assert!(
-        reports.iter().all(|r| r.verdict == Verdict::Valid),
-        "{}",
-        explain(&reports)
-    );
+    let reports = KAFKA.sweep(&s, 1..=5, |c| c.assignor = Assignor::RoundRobin);
+    assert!(all_valid(&reports), "{}", explain(&reports));
 }
 
 /// Domain note 004: auto-commit commits what poll returned; a crash mid-batch loses the
 /// rest of the batch. The manual-commit twin, same crash, loses nothing.
 #[test]
 fn auto_commit_crash_loses_records_and_manual_commit_does_not() {
-    let mut auto = scenario("auto-commit-loses-records.toml");
+    let mut auto = KAFKA.scenario("auto-commit-loses-records.toml");
     history_checks(&mut auto, &["at-least-once"]);
-    let lost = sweep(&auto, 1..=5, |_| {});
+    let lost = KAFKA.sweep(&auto, 1..=5, |_| {});
     // The crash must land mid-batch, which the seed's timing decides: most seeds, not all.
     assert!(fired(&lost, "at-least-once") >= 3, "{}", explain(&lost));
     assert!(lost
@@ -113,13 +115,13 @@ fn auto_commit_crash_loses_records_and_manual_commit_does_not() {
         .flat_map(|r| &r.violations)
         .all(|v| v.detail.contains("consumer-1 polled it")));
 
-    let mut manual = scenario("manual-commit-at-least-once.toml");
+    let mut manual = KAFKA.scenario("manual-commit-at-least-once.toml");
     history_checks(&mut manual, &["at-least-once"]);
-    let kept = sweep(&manual, 1..=5, |_| {});
+    let kept = KAFKA.sweep(&manual, 1..=5, |_| {});
     assert_eq!(fired(&kept, "at-least-once"), 0, "{}", explain(&kept));
 
     // The same switch on the first scenario: only auto_commit differs.
-    let fixed = sweep(&auto, 1..=5, |c| c.auto_commit = false);
+    let fixed = KAFKA.sweep(&auto, 1..=5, |c| c.auto_commit = false);
     assert_eq!(fired(&fixed, "at-least-once"), 0, "{}", explain(&fixed));
 }
 
@@ -127,9 +129,9 @@ fn auto_commit_crash_loses_records_and_manual_commit_does_not() {
 /// batch's finished records again.
 #[test]
 fn a_crash_before_the_commit_means_duplicates_after_the_rebalance() {
-    let mut s = scenario("rebalance-duplicates.toml");
+    let mut s = KAFKA.scenario("rebalance-duplicates.toml");
     history_checks(&mut s, &["at-least-once", "no-duplicate-processing"]);
-    let reports = sweep(&s, 1..=5, |_| {});
+    let reports = KAFKA.sweep(&s, 1..=5, |_| {});
     assert!(
         fired(&reports, "no-duplicate-processing") >= 3,
         "{}",
@@ -148,7 +150,7 @@ fn a_crash_before_the_commit_means_duplicates_after_the_rebalance() {
 #[test]
 fn the_group_survives_the_coordinator_crash() {
     // The consumer crash replaced by a crash of the offsets partition's (2) leader.
-    let file = scenario("manual-commit-at-least-once.toml");
+    let file = KAFKA.scenario("manual-commit-at-least-once.toml");
     let source = file
         .source
         .replace("target = \"nodes(consumer-1)\"", "target = \"leader(2)\"");
@@ -163,7 +165,7 @@ fn the_group_survives_the_coordinator_crash() {
             "lost-write",
         ],
     );
-    let reports = sweep(&s, 1..=5, |_| {});
+    let reports = KAFKA.sweep(&s, 1..=5, |_| {});
     assert_eq!(fired(&reports, "at-least-once"), 0, "{}", explain(&reports));
     assert!(reports.iter().all(|r| r
         .notes

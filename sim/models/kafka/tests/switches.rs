@@ -2,20 +2,21 @@
 //! with the switch as the scenario ships it, and stays quiet with only that switch
 //! flipped (same faults, same seeds). Sources are in docs/models/kafka.md.
 
-mod common;
+use dsim_kafka::{Acks, Kafka, KafkaConfig};
+use dsim_scenario::testing::{all_valid, explain, fired, Testbed};
 
-use common::{all_valid, explain, fired, scenario, sweep};
-use dsim_kafka::Acks;
+/// The runs record: some tests read the notes.
+const KAFKA: Testbed<KafkaConfig, Kafka> = Testbed::new("kafka", Kafka::new).recording();
 
 /// Domain note 004: acks=1 answers before any follower has the record; the leader's
 /// crash loses what it alone held. acks=all with min.insync.replicas=2 (and the
 /// idempotent producer, so retries cannot duplicate) keeps every acknowledged record.
 #[test]
 fn acks_1_loses_acknowledged_records_and_acks_all_does_not() {
-    let s = scenario("acks1-leader-crash.toml");
-    let bug = sweep(&s, 1..=5, |_| {});
+    let s = KAFKA.scenario("acks1-leader-crash.toml");
+    let bug = KAFKA.sweep(&s, 1..=5, |_| {});
     assert_eq!(fired(&bug, "lost-write"), 5, "{}", explain(&bug));
-    let fixed = sweep(&s, 1..=5, |c| {
+    let fixed = KAFKA.sweep(&s, 1..=5, |c| {
         c.acks = Acks::All;
         c.min_insync_replicas = 2;
         c.idempotence = true;
@@ -27,13 +28,13 @@ fn acks_1_loses_acknowledged_records_and_acks_all_does_not() {
 /// the ISR had; off, the partition waits offline instead.
 #[test]
 fn unclean_election_loses_records_and_clean_election_waits() {
-    let s = scenario("unclean-election.toml");
-    let bug = sweep(&s, 1..=5, |_| {});
+    let s = KAFKA.scenario("unclean-election.toml");
+    let bug = KAFKA.sweep(&s, 1..=5, |_| {});
     assert_eq!(fired(&bug, "lost-write"), 5, "{}", explain(&bug));
     assert!(bug
         .iter()
         .all(|r| r.marks.contains("unclean-leader-election")));
-    let fixed = sweep(&s, 1..=5, |c| c.unclean_leader_election = false);
+    let fixed = KAFKA.sweep(&s, 1..=5, |c| c.unclean_leader_election = false);
     assert_eq!(fired(&fixed, "lost-write"), 0, "{}", explain(&fixed));
 }
 
@@ -41,10 +42,10 @@ fn unclean_election_loses_records_and_clean_election_waits() {
 /// with a shorter log, leads again and its followers truncate acknowledged records.
 #[test]
 fn last_replica_standing_loses_records_without_kip966() {
-    let s = scenario("kip966-last-replica-standing.toml");
-    let bug = sweep(&s, 1..=5, |_| {});
+    let s = KAFKA.scenario("kip966-last-replica-standing.toml");
+    let bug = KAFKA.sweep(&s, 1..=5, |_| {});
     assert_eq!(fired(&bug, "lost-write"), 5, "{}", explain(&bug));
-    let fixed = sweep(&s, 1..=5, |c| c.eligible_leader_replicas = true);
+    let fixed = KAFKA.sweep(&s, 1..=5, |c| c.eligible_leader_replicas = true);
     assert!(all_valid(&fixed), "{}", explain(&fixed));
     assert!(fixed.iter().all(|r| r.marks.contains("partition-offline")));
 }
@@ -53,11 +54,11 @@ fn last_replica_standing_loses_records_without_kip966() {
 /// once with it.
 #[test]
 fn retries_duplicate_without_idempotence() {
-    let s = scenario("retries-duplicate.toml");
-    let bug = sweep(&s, 1..=5, |_| {});
+    let s = KAFKA.scenario("retries-duplicate.toml");
+    let bug = KAFKA.sweep(&s, 1..=5, |_| {});
     // Only answers in flight when the cut starts are lost: in most seeds there are some.
     assert!(fired(&bug, "duplicate") >= 3, "{}", explain(&bug));
-    let fixed = sweep(&s, 1..=5, |c| c.idempotence = true);
+    let fixed = KAFKA.sweep(&s, 1..=5, |c| c.idempotence = true);
     assert!(all_valid(&fixed), "{}", explain(&fixed));
 }
 
@@ -65,10 +66,10 @@ fn retries_duplicate_without_idempotence() {
 /// records held by the leader alone.
 #[test]
 fn min_insync_replicas_1_makes_acks_all_lose_records() {
-    let s = scenario("acks-all-min-isr-1.toml");
-    let bug = sweep(&s, 1..=5, |_| {});
+    let s = KAFKA.scenario("acks-all-min-isr-1.toml");
+    let bug = KAFKA.sweep(&s, 1..=5, |_| {});
     assert_eq!(fired(&bug, "lost-write"), 5, "{}", explain(&bug));
-    let fixed = sweep(&s, 1..=5, |c| {
+    let fixed = KAFKA.sweep(&s, 1..=5, |c| {
         c.min_insync_replicas = 2;
         c.idempotence = true;
     });
@@ -80,10 +81,10 @@ fn min_insync_replicas_1_makes_acks_all_lose_records() {
 /// keep them.
 #[test]
 fn truncating_to_the_high_watermark_loses_committed_records() {
-    let s = scenario("kip101-lost-committed-data.toml");
-    let bug = sweep(&s, 1..=5, |_| {});
+    let s = KAFKA.scenario("kip101-lost-committed-data.toml");
+    let bug = KAFKA.sweep(&s, 1..=5, |_| {});
     assert_eq!(fired(&bug, "lost-write"), 5, "{}", explain(&bug));
-    let fixed = sweep(&s, 1..=5, |c| c.truncate_to_high_watermark = false);
+    let fixed = KAFKA.sweep(&s, 1..=5, |c| c.truncate_to_high_watermark = false);
     assert!(all_valid(&fixed), "{}", explain(&fixed));
 }
 
@@ -92,10 +93,10 @@ fn truncating_to_the_high_watermark_loses_committed_records() {
 /// with leader epochs they agree (the power losses still lose records either way).
 #[test]
 fn truncating_to_the_high_watermark_diverges_replicas() {
-    let s = scenario("kip101-replica-divergence.toml");
-    let bug = sweep(&s, 1..=5, |_| {});
+    let s = KAFKA.scenario("kip101-replica-divergence.toml");
+    let bug = KAFKA.sweep(&s, 1..=5, |_| {});
     assert_eq!(fired(&bug, "logs-agree"), 5, "{}", explain(&bug));
-    let fixed = sweep(&s, 1..=5, |c| c.truncate_to_high_watermark = false);
+    let fixed = KAFKA.sweep(&s, 1..=5, |c| c.truncate_to_high_watermark = false);
     assert_eq!(fired(&fixed, "logs-agree"), 0, "{}", explain(&fixed));
     assert_eq!(fired(&fixed, "lost-write"), 5, "{}", explain(&fixed));
 }
@@ -104,10 +105,10 @@ fn truncating_to_the_high_watermark_diverges_replicas() {
 /// follower that takes the offset as it is keeps records of its own epoch below it.
 #[test]
 fn one_epoch_question_diverges_replicas_after_fast_leader_changes() {
-    let s = scenario("kip279-fast-leader-changes.toml");
-    let bug = sweep(&s, 1..=5, |_| {});
+    let s = KAFKA.scenario("kip279-fast-leader-changes.toml");
+    let bug = KAFKA.sweep(&s, 1..=5, |_| {});
     assert_eq!(fired(&bug, "logs-agree"), 5, "{}", explain(&bug));
-    let fixed = sweep(&s, 1..=5, |c| c.kip279 = true);
+    let fixed = KAFKA.sweep(&s, 1..=5, |c| c.kip279 = true);
     assert!(all_valid(&fixed), "{}", explain(&fixed));
 }
 
@@ -118,10 +119,10 @@ fn one_epoch_question_diverges_replicas_after_fast_leader_changes() {
 /// written past the follower's high watermark.
 #[test]
 fn before_kip101_a_follower_ahead_of_the_leader_refuses_to_truncate() {
-    let mut s = scenario("kip101-replica-divergence.toml");
+    let mut s = KAFKA.scenario("kip101-replica-divergence.toml");
     // The follower's power loss: back at 15 s, while the partition is still offline.
     s.run.faults[1].duration_ns = Some(5_000_000_000);
-    let runs = sweep(&s, 1..=3, |_| {});
+    let runs = KAFKA.sweep(&s, 1..=3, |_| {});
     for r in &runs {
         assert!(
             r.notes.iter().any(|n| n.kind == "truncation-refused"),

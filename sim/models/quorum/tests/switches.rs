@@ -5,8 +5,11 @@ use dsim_core::config::{
     ChecksConfig, FaultKind, Latency, NemesisConfig, NetworkConfig, PhaseConfig,
 };
 use dsim_core::units::{Duration, Probability};
-use dsim_core::{run, RunConfig, RunOptions, RunReport, Verdict};
+use dsim_core::RunConfig;
 use dsim_quorum::{Quorum, QuorumConfig};
+use dsim_scenario::testing::{all_valid, fired, Testbed};
+
+const QUORUM: Testbed<QuorumConfig, Quorum> = Testbed::new("quorum", Quorum::new);
 
 fn faulty_world(checks: ChecksConfig, kinds: Vec<FaultKind>) -> RunConfig {
     RunConfig {
@@ -39,24 +42,6 @@ fn faulty_world(checks: ChecksConfig, kinds: Vec<FaultKind>) -> RunConfig {
     }
 }
 
-fn sweep(
-    cfg: QuorumConfig,
-    world: &RunConfig,
-    seeds: std::ops::RangeInclusive<u64>,
-) -> Vec<RunReport> {
-    let model = Quorum::new(cfg).expect("valid config");
-    seeds
-        .map(|s| run(&model, world, s, RunOptions::default()).expect("runs"))
-        .collect()
-}
-
-fn fired(reports: &[RunReport], name: &str) -> usize {
-    reports
-        .iter()
-        .filter(|r| r.violations.iter().any(|v| v.invariant == name))
-        .count()
-}
-
 fn base() -> QuorumConfig {
     QuorumConfig {
         op_timeout: Duration::from_ms(300),
@@ -78,7 +63,7 @@ fn without_write_back_reads_invert() {
         checks,
         vec![FaultKind::Crash, FaultKind::Partition, FaultKind::Pause],
     );
-    let off = sweep(
+    let off = QUORUM.runs(
         QuorumConfig {
             write_back: false,
             ..base()
@@ -86,7 +71,7 @@ fn without_write_back_reads_invert() {
         &world,
         1..=40,
     );
-    let on = sweep(
+    let on = QUORUM.runs(
         QuorumConfig {
             write_back: true,
             ..base()
@@ -104,7 +89,7 @@ fn without_write_back_reads_invert() {
     );
     assert_eq!(fired(&on, "new-old-inversion"), 0);
     assert_eq!(fired(&on, "linearizable"), 0);
-    assert!(on.iter().all(|r| r.verdict == Verdict::Valid));
+    assert!(all_valid(&on));
 }
 
 /// An acknowledgement sent before fsync is a promise kept in memory only: a crash loses an
@@ -124,7 +109,7 @@ fn acking_before_fsync_loses_acknowledged_writes() {
         w
     };
     let world = slow_disk(world);
-    let bug = sweep(
+    let bug = QUORUM.runs(
         QuorumConfig {
             fsync_before_ack: false,
             ..base()
@@ -132,7 +117,7 @@ fn acking_before_fsync_loses_acknowledged_writes() {
         &world,
         1..=20,
     );
-    let fixed = sweep(
+    let fixed = QUORUM.runs(
         QuorumConfig {
             fsync_before_ack: true,
             ..base()
@@ -156,7 +141,7 @@ fn sloppy_quorums_serve_stale_reads() {
         ..Default::default()
     };
     let world = faulty_world(checks, vec![FaultKind::Partition, FaultKind::Crash]);
-    let sloppy = sweep(
+    let sloppy = QUORUM.runs(
         QuorumConfig {
             w: 1,
             r: 1,
@@ -165,7 +150,7 @@ fn sloppy_quorums_serve_stale_reads() {
         &world,
         1..=20,
     );
-    let strict = sweep(base(), &world, 1..=20);
+    let strict = QUORUM.runs(base(), &world, 1..=20);
     assert!(fired(&sloppy, "stale-read") > 0);
     assert_eq!(fired(&strict, "stale-read"), 0);
 }
@@ -208,9 +193,9 @@ fn same_seed_same_digest_and_history() {
         ..Default::default()
     };
     let world = faulty_world(checks, vec![FaultKind::Crash, FaultKind::Partition]);
-    let a = sweep(base(), &world, 5..=5);
-    let b = sweep(base(), &world, 5..=5);
-    let c = sweep(base(), &world, 6..=6);
+    let a = QUORUM.runs(base(), &world, 5..=5);
+    let b = QUORUM.runs(base(), &world, 5..=5);
+    let c = QUORUM.runs(base(), &world, 6..=6);
     assert_eq!(a[0].digest, b[0].digest);
     assert_eq!(a[0].events, b[0].events);
     assert_ne!(a[0].digest, c[0].digest);

@@ -5,9 +5,12 @@
 use dsim_core::harness::Harness;
 use dsim_core::node::Effect;
 use dsim_core::units::Probability;
-use dsim_core::{Model, NodeId, RunOptions, Verdict};
+use dsim_core::{Model, NodeId, Verdict};
 use dsim_quorum::msg::{Msg, Round, Tag, Versioned};
 use dsim_quorum::{QNode, Quorum, QuorumConfig, Timer};
+use dsim_scenario::testing::{has_fired, Testbed};
+
+const QUORUM: Testbed<QuorumConfig, Quorum> = Testbed::new("quorum", Quorum::new);
 
 fn client(unique_write_tags: bool) -> Harness<QNode> {
     let model = Quorum::new(QuorumConfig {
@@ -113,24 +116,19 @@ fn with_the_switch_off_the_tag_is_reused() {
 /// End to end: the linearizability checker fires with the bug on, and not with it off.
 #[test]
 fn linearizability_catches_the_reuse_on_known_seeds() {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../scenarios/quorum/nwr-strict.toml"
-    );
-    let scenario = dsim_scenario::Scenario::load(std::path::Path::new(path)).expect("loads");
-    let cfg: QuorumConfig = scenario.model_config().expect("model config");
+    let scenario = QUORUM.scenario("nwr-strict.toml");
+    let cfg = QUORUM.config(&scenario);
     for seed in [2579, 2736] {
         let run = |unique_write_tags| {
-            let model = Quorum::new(QuorumConfig {
+            let cfg = QuorumConfig {
                 unique_write_tags,
                 ..cfg.clone()
-            })
-            .expect("valid");
-            dsim_core::run(&model, &scenario.run, seed, RunOptions::default()).expect("runs")
+            };
+            QUORUM.run(cfg, &scenario.run, seed)
         };
         let bug = run(false);
         assert!(
-            bug.violations.iter().any(|v| v.invariant == "linearizable"),
+            has_fired(&bug, "linearizable"),
             "seed {seed}: the reuse went unnoticed ({:?})",
             bug.verdict
         );

@@ -2,56 +2,24 @@
 //! fires with the switch on (the scenario as shipped) and stays quiet with the switch off
 //! (the same scenario and faults, the fix applied), over a sweep of seeds.
 
-use std::path::PathBuf;
-
-use dsim_core::{run, RunOptions, RunReport, Verdict};
+use dsim_core::Verdict;
 use dsim_raft::{RaftModel, RaftModelConfig};
-use dsim_scenario::Scenario;
+use dsim_scenario::testing::{all_valid, fired, Testbed};
 
-fn scenario(name: &str) -> Scenario {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../scenarios/raft")
-        .join(name);
-    Scenario::load(&path).unwrap_or_else(|e| panic!("{name}: {e}"))
-}
-
-/// Runs the scenario's seeds with its `[model]`, changed by `fix`.
-fn sweep(
-    s: &Scenario,
-    seeds: std::ops::RangeInclusive<u64>,
-    fix: impl Fn(&mut RaftModelConfig),
-) -> Vec<RunReport> {
-    let mut cfg: RaftModelConfig = s.model_config().expect("model config");
-    fix(&mut cfg);
-    let model = RaftModel::new(cfg).expect("valid config");
-    seeds
-        .map(|seed| run(&model, &s.run, seed, RunOptions::default()).expect("runs"))
-        .collect()
-}
-
-fn fired(reports: &[RunReport], name: &str) -> usize {
-    reports
-        .iter()
-        .filter(|r| r.violations.iter().any(|v| v.invariant == name))
-        .count()
-}
-
-fn all_valid(reports: &[RunReport]) -> bool {
-    reports.iter().all(|r| r.verdict == Verdict::Valid)
-}
+const RAFT: Testbed<RaftModelConfig, RaftModel> = Testbed::new("raft", RaftModel::new);
 
 /// Raft §5.4.2 and Figure 8: a leader must not commit an entry of an earlier term by
 /// counting replicas; a later leader may overwrite it.
 #[test]
 fn figure_8_counting_previous_term_entries_loses_committed_entries() {
-    let s = scenario("figure-8.toml");
-    let bug = sweep(&s, 1..=10, |_| {});
+    let s = RAFT.scenario("figure-8.toml");
+    let bug = RAFT.sweep(&s, 1..=10, |_| {});
     assert!(
         fired(&bug, "leader-completeness") > 0,
         "Figure 8 never reproduced"
     );
     assert!(fired(&bug, "state-machine-safety") > 0);
-    let fixed = sweep(&s, 1..=40, |c| c.commit_previous_term_by_counting = false);
+    let fixed = RAFT.sweep(&s, 1..=40, |c| c.commit_previous_term_by_counting = false);
     assert!(
         all_valid(&fixed),
         "the correct commit rule must keep Figure 8 safe"
@@ -62,13 +30,13 @@ fn figure_8_counting_previous_term_entries_loses_committed_entries() {
 /// before currentTerm/votedFor are durable can be cast twice in one term.
 #[test]
 fn voting_before_persisting_the_term_elects_two_leaders() {
-    let s = scenario("term-not-persisted.toml");
-    let bug = sweep(&s, 1..=30, |_| {});
+    let s = RAFT.scenario("term-not-persisted.toml");
+    let bug = RAFT.sweep(&s, 1..=30, |_| {});
     assert!(
         fired(&bug, "election-safety") > 0,
         "no double vote in 30 seeds"
     );
-    let fixed = sweep(&s, 1..=60, |c| c.persist_term_before_vote = true);
+    let fixed = RAFT.sweep(&s, 1..=60, |c| c.persist_term_before_vote = true);
     assert_eq!(fired(&fixed, "election-safety"), 0);
     assert!(all_valid(&fixed));
 }
@@ -76,10 +44,10 @@ fn voting_before_persisting_the_term_elects_two_leaders() {
 /// etcd #9333 / thesis §9.6: without Pre-Vote a rejoining server deposes a healthy leader.
 #[test]
 fn without_pre_vote_a_rejoining_server_deposes_a_healthy_leader() {
-    let s = scenario("disruptive-rejoin.toml");
-    let bug = sweep(&s, 1..=5, |_| {});
+    let s = RAFT.scenario("disruptive-rejoin.toml");
+    let bug = RAFT.sweep(&s, 1..=5, |_| {});
     assert_eq!(fired(&bug, "no-disruptive-election"), 5);
-    let fixed = sweep(&s, 1..=40, |c| c.pre_vote = true);
+    let fixed = RAFT.sweep(&s, 1..=40, |c| c.pre_vote = true);
     assert!(all_valid(&fixed));
 }
 
@@ -87,11 +55,11 @@ fn without_pre_vote_a_rejoining_server_deposes_a_healthy_leader() {
 /// leader is deposed; CheckQuorum with ReadIndex is not.
 #[test]
 fn stale_reads_need_check_quorum_or_read_index() {
-    let s = scenario("stale-read-no-check-quorum.toml");
-    let bug = sweep(&s, 1..=10, |_| {});
+    let s = RAFT.scenario("stale-read-no-check-quorum.toml");
+    let bug = RAFT.sweep(&s, 1..=10, |_| {});
     assert!(fired(&bug, "linearizable") > 0);
     assert!(fired(&bug, "stale-read") > 0);
-    let fixed = sweep(&s, 1..=40, |c| {
+    let fixed = RAFT.sweep(&s, 1..=40, |c| {
         c.check_quorum = true;
         c.read_mode = dsim_raft::ReadMode::ReadIndex;
     });
@@ -103,13 +71,13 @@ fn stale_reads_need_check_quorum_or_read_index() {
 /// stale.
 #[test]
 fn leases_read_stale_values_when_clocks_drift_beyond_the_bound() {
-    let s = scenario("lease-clock-skew.toml");
-    let bug = sweep(&s, 1..=10, |_| {});
+    let s = RAFT.scenario("lease-clock-skew.toml");
+    let bug = RAFT.sweep(&s, 1..=10, |_| {});
     assert!(fired(&bug, "linearizable") > 0);
     assert!(fired(&bug, "stale-read") > 0);
-    let bounded = sweep(&s, 1..=40, |c| c.lease_drift_bound_ppm = 950_000);
+    let bounded = RAFT.sweep(&s, 1..=40, |c| c.lease_drift_bound_ppm = 950_000);
     assert!(all_valid(&bounded));
-    let read_index = sweep(&s, 1..=20, |c| c.read_mode = dsim_raft::ReadMode::ReadIndex);
+    let read_index = RAFT.sweep(&s, 1..=20, |c| c.read_mode = dsim_raft::ReadMode::ReadIndex);
     assert!(all_valid(&read_index));
 }
 
@@ -120,38 +88,28 @@ fn leases_read_stale_values_when_clocks_drift_beyond_the_bound() {
 /// different entry is applied at its index.
 #[test]
 fn membership_change_without_noop_rule_loses_a_committed_entry() {
-    let s = scenario("membership-no-noop.toml");
-    let bug = sweep(&s, 1..=10, |_| {});
+    let s = RAFT.scenario("membership-no-noop.toml");
+    let bug = RAFT.sweep(&s, 1..=10, |_| {});
     assert!(
         fired(&bug, "leader-completeness") > 0,
         "the raft-dev interleaving never reproduced"
     );
     assert!(fired(&bug, "state-machine-safety") > 0);
-    let fixed = sweep(&s, 1..=60, |c| c.single_server_change_without_noop = false);
+    let fixed = RAFT.sweep(&s, 1..=60, |c| c.single_server_change_without_noop = false);
     assert!(all_valid(&fixed), "the no-op rule must keep it safe");
     // The shipped fixed twin is the same scenario with the rule on, and it is quiet
     // because the rule refuses the second change (not because the script missed).
-    let twin = scenario("membership-no-noop-fixed.toml");
-    let mut cfg: RaftModelConfig = twin.model_config().expect("model config");
+    let twin = RAFT.scenario("membership-no-noop-fixed.toml");
+    let mut cfg = RAFT.config(&twin);
     assert!(!cfg.single_server_change_without_noop);
     cfg.single_server_change_without_noop = true;
     assert_eq!(
         cfg,
-        s.model_config::<RaftModelConfig>().expect("model config"),
+        RAFT.config(&s),
         "the fixed twin differs from the buggy scenario only by the switch"
     );
-    let model = RaftModel::new(twin.model_config().expect("model config")).expect("valid");
-    for seed in 1..=20 {
-        let r = run(
-            &model,
-            &twin.run,
-            seed,
-            RunOptions {
-                record: true,
-                ..RunOptions::default()
-            },
-        )
-        .expect("runs");
+    for r in RAFT.recording().sweep(&twin, 1..=20, |_| {}) {
+        let seed = r.seed;
         assert_eq!(r.verdict, Verdict::Valid, "seed {seed}: {:?}", r.violations);
         assert!(
             r.notes
@@ -166,8 +124,8 @@ fn membership_change_without_noop_rule_loses_a_committed_entry() {
 /// The correct configuration under a random nemesis: the scenario shipped as valid.
 #[test]
 fn the_five_server_nemesis_scenario_is_safe() {
-    let s = scenario("nemesis-5.toml");
-    let reports = sweep(&s, 1..=20, |_| {});
+    let s = RAFT.scenario("nemesis-5.toml");
+    let reports = RAFT.sweep(&s, 1..=20, |_| {});
     for r in &reports {
         assert_eq!(
             r.verdict,

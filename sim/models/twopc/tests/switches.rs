@@ -3,46 +3,16 @@
 //! over the same seeds. Scenario files are loaded with the real loader, so these tests
 //! also pin the stories of scenarios/twopc/.
 
-use std::path::PathBuf;
-
 use dsim_core::config::{
     ChecksConfig, DiskConfig, FaultKind, Latency, NemesisConfig, NetworkConfig, PhaseConfig,
 };
 use dsim_core::units::{Duration, Probability};
-use dsim_core::{run, RunConfig, RunOptions, RunReport, Verdict};
+use dsim_core::{RunConfig, RunReport, Verdict};
+use dsim_scenario::testing::{all_valid, explain, fired, verdicts, Testbed};
 use dsim_scenario::Scenario;
 use dsim_twopc::{Protocol, TwoPc, TwoPcConfig};
 
-fn load(name: &str) -> (Scenario, TwoPcConfig) {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../scenarios/twopc")
-        .join(format!("{name}.toml"));
-    let s = Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
-    let cfg: TwoPcConfig = s.model_config().unwrap_or_else(|e| panic!("{e}"));
-    (s, cfg)
-}
-
-fn sweep(
-    cfg: TwoPcConfig,
-    world: &RunConfig,
-    seeds: std::ops::RangeInclusive<u64>,
-) -> Vec<RunReport> {
-    let model = TwoPc::new(cfg).expect("valid config");
-    seeds
-        .map(|s| run(&model, world, s, RunOptions::default()).expect("runs"))
-        .collect()
-}
-
-fn fired(reports: &[RunReport], name: &str) -> usize {
-    reports
-        .iter()
-        .filter(|r| r.violations.iter().any(|v| v.invariant == name))
-        .count()
-}
-
-fn verdicts(reports: &[RunReport]) -> Vec<(u64, Verdict)> {
-    reports.iter().map(|r| (r.seed, r.verdict)).collect()
-}
+const TWOPC: Testbed<TwoPcConfig, TwoPc> = Testbed::new("twopc", TwoPc::new);
 
 /// A world where the nemesis crashes (and restarts) nodes of `role`, with a lossy network
 /// and slow disks, so that the windows the bug switches open are hit often.
@@ -104,7 +74,7 @@ fn busy() -> TwoPcConfig {
 #[test]
 fn sending_the_decision_before_logging_it_breaks_atomicity() {
     let world = crashing("coordinator");
-    let bug = sweep(
+    let bug = TWOPC.runs(
         TwoPcConfig {
             log_decision_before_send: false,
             ..busy()
@@ -112,21 +82,14 @@ fn sending_the_decision_before_logging_it_breaks_atomicity() {
         &world,
         1..=12,
     );
-    let fixed = sweep(busy(), &world, 1..=12);
+    let fixed = TWOPC.runs(busy(), &world, 1..=12);
     assert!(
         fired(&bug, "atomicity") > 0,
         "no atomicity violation in 12 seeds with the decision sent before it is logged: {:?}",
         verdicts(&bug)
     );
     assert_eq!(fired(&fixed, "atomicity"), 0);
-    assert!(
-        fixed.iter().all(|r| r.verdict == Verdict::Valid),
-        "{:?}",
-        fixed
-            .iter()
-            .flat_map(|r| r.violations.iter().map(move |v| (r.seed, v.detail.clone())))
-            .collect::<Vec<_>>()
-    );
+    assert!(all_valid(&fixed), "{}", explain(&fixed));
 }
 
 /// Gray 1978 §5.8.3.3, BHG 1987 §7.3: a participant force-writes its prepared record
@@ -135,7 +98,7 @@ fn sending_the_decision_before_logging_it_breaks_atomicity() {
 #[test]
 fn voting_yes_before_the_vote_is_durable_breaks_atomicity() {
     let world = crashing("participant");
-    let bug = sweep(
+    let bug = TWOPC.runs(
         TwoPcConfig {
             fsync_vote_before_reply: false,
             ..busy()
@@ -143,31 +106,28 @@ fn voting_yes_before_the_vote_is_durable_breaks_atomicity() {
         &world,
         1..=12,
     );
-    let fixed = sweep(busy(), &world, 1..=12);
+    let fixed = TWOPC.runs(busy(), &world, 1..=12);
     assert!(
         fired(&bug, "atomicity") > 0,
         "no atomicity violation in 12 seeds with yes votes sent before they are durable: {:?}",
         verdicts(&bug)
     );
     assert_eq!(fired(&fixed, "atomicity"), 0);
-    assert!(fixed.iter().all(|r| r.verdict == Verdict::Valid));
+    assert!(all_valid(&fixed));
 }
 
 /// `[run] heal_restarts = false` keeps a crashed node down to the end, even when its crash
 /// has a duration that ends inside the heal phase.
 #[test]
 fn without_heal_restarts_a_crash_ending_in_the_heal_phase_stays_down() {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../scenarios/twopc/2pc-coordinator-lost.toml");
-    let source = std::fs::read_to_string(&path).expect("readable");
+    let source = TWOPC.scenario("2pc-coordinator-lost.toml").source;
     let source = source.replace(
         "target = \"node(coordinator)\"\n",
         "target = \"node(coordinator)\"\nduration = \"7s\"\n",
     );
     assert!(source.contains("duration = \"7s\""));
     let s = Scenario::parse("crash-ends-in-heal.toml", &source).expect("parses");
-    let cfg: TwoPcConfig = s.model_config().expect("model");
-    for r in sweep(cfg, &s.run, 1..=3) {
+    for r in TWOPC.sweep(&s, 1..=3, |_| {}) {
         assert!(
             !r.faults.iter().any(|f| f.kind == "restart"),
             "seed {}: {:?}",
@@ -182,10 +142,11 @@ fn without_heal_restarts_a_crash_ending_in_the_heal_phase_stays_down() {
 /// votes; 3PC (Skeen 1981) does not, in the same story, without partitions.
 #[test]
 fn a_lost_coordinator_blocks_2pc_but_not_3pc() {
-    let (s, cfg) = load("2pc-coordinator-lost");
+    let s = TWOPC.scenario("2pc-coordinator-lost.toml");
+    let cfg = TWOPC.config(&s);
     assert_eq!(cfg.protocol, Protocol::TwoPhase);
     assert!(!s.run.phases.heal_restarts);
-    let two = sweep(cfg.clone(), &s.run, 1..=5);
+    let two = TWOPC.runs(cfg.clone(), &s.run, 1..=5);
     for r in &two {
         assert_eq!(r.verdict, Verdict::Liveness, "seed {}", r.seed);
         let v = &r.violations[0];
@@ -197,7 +158,7 @@ fn a_lost_coordinator_blocks_2pc_but_not_3pc() {
         );
         assert!(v.detail.contains("the coordinator is down"), "{}", v.detail);
     }
-    let three = sweep(
+    let three = TWOPC.runs(
         TwoPcConfig {
             protocol: Protocol::ThreePhase,
             ..cfg
@@ -212,8 +173,8 @@ fn a_lost_coordinator_blocks_2pc_but_not_3pc() {
 /// The restarted coordinator ends the blocking from its durable log (BHG §7.3).
 #[test]
 fn a_restarted_coordinator_unblocks_from_its_log() {
-    let (s, cfg) = load("2pc-coordinator-restarts");
-    let runs = sweep(cfg, &s.run, 1..=5);
+    let s = TWOPC.scenario("2pc-coordinator-restarts.toml");
+    let runs = TWOPC.sweep(&s, 1..=5, |_| {});
     for r in &runs {
         assert_eq!(
             r.verdict,
@@ -231,14 +192,15 @@ fn a_restarted_coordinator_unblocks_from_its_log() {
 /// instead, and recovers when the partition heals).
 #[test]
 fn partitions_break_3pc_but_not_2pc() {
-    let (s, cfg) = load("3pc-partition");
+    let s = TWOPC.scenario("3pc-partition.toml");
+    let cfg = TWOPC.config(&s);
     assert_eq!(cfg.protocol, Protocol::ThreePhase);
-    let three = sweep(cfg.clone(), &s.run, 1..=6);
+    let three = TWOPC.runs(cfg.clone(), &s.run, 1..=6);
     assert!(fired(&three, "atomicity") > 0, "{:?}", verdicts(&three));
     // 2PC has no termination protocol: drop the 3PC mark, keep every other check.
     let mut world = s.run.clone();
     world.checks.sometimes.clear();
-    let two = sweep(
+    let two = TWOPC.runs(
         TwoPcConfig {
             protocol: Protocol::TwoPhase,
             ..cfg
@@ -247,11 +209,7 @@ fn partitions_break_3pc_but_not_2pc() {
         1..=6,
     );
     assert_eq!(fired(&two, "atomicity"), 0);
-    assert!(
-        two.iter().all(|r| r.verdict == Verdict::Valid),
-        "{:?}",
-        verdicts(&two)
-    );
+    assert!(all_valid(&two), "{:?}", verdicts(&two));
 }
 
 #[test]
@@ -313,9 +271,9 @@ fn bad_settings_name_their_key() {
 #[test]
 fn same_seed_same_digest() {
     let world = crashing("coordinator");
-    let a = sweep(busy(), &world, 3..=3);
-    let b = sweep(busy(), &world, 3..=3);
-    let c = sweep(busy(), &world, 4..=4);
+    let a = TWOPC.runs(busy(), &world, 3..=3);
+    let b = TWOPC.runs(busy(), &world, 3..=3);
+    let c = TWOPC.runs(busy(), &world, 4..=4);
     assert_eq!(a[0].digest, b[0].digest);
     assert_eq!(a[0].events, b[0].events);
     assert_ne!(a[0].digest, c[0].digest);
@@ -337,10 +295,11 @@ fn blocked(r: &RunReport) -> usize {
 /// partitions, no message loss.
 #[test]
 fn without_the_recovery_protocol_a_restarted_3pc_participant_breaks_atomicity() {
-    let (s, cfg) = load("3pc-crash-recovery");
+    let s = TWOPC.scenario("3pc-crash-recovery.toml");
+    let cfg = TWOPC.config(&s);
     assert_eq!(cfg.protocol, Protocol::ThreePhase);
     assert!(cfg.recovery_protocol);
-    let bug = sweep(
+    let bug = TWOPC.runs(
         TwoPcConfig {
             recovery_protocol: false,
             ..cfg.clone()
@@ -353,13 +312,9 @@ fn without_the_recovery_protocol_a_restarted_3pc_participant_breaks_atomicity() 
         "no atomicity violation in 30 seeds without the recovery protocol: {:?}",
         verdicts(&bug)
     );
-    let fixed = sweep(cfg, &s.run, 1..=30);
+    let fixed = TWOPC.runs(cfg, &s.run, 1..=30);
     assert_eq!(fired(&fixed, "atomicity"), 0);
-    assert!(
-        fixed.iter().all(|r| r.verdict == Verdict::Valid),
-        "{:?}",
-        verdicts(&fixed)
-    );
+    assert!(all_valid(&fixed), "{:?}", verdicts(&fixed));
 }
 
 /// BHG §7.4: cooperative termination lets a participant in doubt learn the outcome from a
@@ -367,10 +322,11 @@ fn without_the_recovery_protocol_a_restarted_3pc_participant_breaks_atomicity() 
 /// the lost coordinator knows, and 2PC still blocks.
 #[test]
 fn cooperative_termination_helps_but_cannot_end_the_blocking() {
-    let (s, cfg) = load("2pc-coordinator-lost");
+    let s = TWOPC.scenario("2pc-coordinator-lost.toml");
+    let cfg = TWOPC.config(&s);
     let seeds = 1..=10;
-    let plain = sweep(cfg.clone(), &s.run, seeds.clone());
-    let coop = sweep(
+    let plain = TWOPC.runs(cfg.clone(), &s.run, seeds.clone());
+    let coop = TWOPC.runs(
         TwoPcConfig {
             cooperative_termination: true,
             ..cfg
@@ -401,31 +357,12 @@ fn cooperative_termination_helps_but_cannot_end_the_blocking() {
 /// roles and check names), and has an expectation.
 #[test]
 fn every_scenario_loads_and_binds() {
-    use dsim_core::Model;
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../scenarios/twopc");
-    let mut names: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("scenarios/twopc")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-        .collect();
-    names.sort();
-    assert!(names.len() >= 4, "{names:?}");
-    for path in names {
-        let s = Scenario::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    let files = TWOPC.scenario_files();
+    assert!(files.len() >= 4, "{files:?}");
+    for file in files {
+        let s = TWOPC.scenario(&file);
         assert_eq!(s.model, "twopc");
-        let cfg: TwoPcConfig = s.model_config().unwrap_or_else(|e| panic!("{e}"));
-        let model = TwoPc::new(cfg).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let specs = model.nodes();
-        let mut roles: Vec<&'static str> = specs.iter().map(|s| s.role).collect();
-        roles.sort();
-        roles.dedup();
-        let info = dsim_scenario::ModelInfo {
-            node_names: specs.into_iter().map(|s| s.name).collect(),
-            roles,
-            selectors: model.selectors(),
-            catalogue: model.catalogue(),
-        };
-        s.validate_with(&info).unwrap_or_else(|e| panic!("{e}"));
-        assert!(s.expect.is_some(), "{} has no [expect]", path.display());
+        TWOPC.bind(&s);
+        assert!(s.expect.is_some(), "{file} has no [expect]");
     }
 }

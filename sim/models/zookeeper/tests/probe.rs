@@ -1,6 +1,10 @@
 //! Not a test: `ZK_PROBE=file.toml ZK_SEEDS=1..5 cargo test --test probe -- --ignored --nocapture`
 //! prints each seed's verdict, for tuning scenarios.
-mod common;
+
+use dsim_scenario::testing::{describe, Testbed};
+use dsim_zookeeper::{ZkConfig, ZooKeeper};
+
+const ZK: Testbed<ZkConfig, ZooKeeper> = Testbed::new("zookeeper", ZooKeeper::new).recording();
 
 #[test]
 #[ignore]
@@ -10,15 +14,11 @@ fn probe() {
     };
     let seeds = std::env::var("ZK_SEEDS").unwrap_or_else(|_| "1..3".into());
     let (a, b) = seeds.split_once("..").expect("A..B");
-    let (cfg, world) = common::load(&file);
+    let s = ZK.scenario(&file);
+    let cfg = ZK.config(&s);
     for seed in a.parse::<u64>().unwrap()..=b.parse::<u64>().unwrap() {
-        let model = dsim_zookeeper::ZooKeeper::new(cfg.clone()).expect("valid");
-        let opts = dsim_core::RunOptions {
-            record: true,
-            ..Default::default()
-        };
-        let r = dsim_core::run(&model, &world, seed, opts).expect("runs");
-        println!("{}", common::describe(&r));
+        let r = ZK.run(cfg.clone(), &s.run, seed);
+        println!("{}", describe(&r));
         if let Ok(node) = std::env::var("ZK_MSGS") {
             let node: u32 = node.parse().expect("node index");
             let from: u64 = std::env::var("ZK_FROM")

@@ -1,10 +1,13 @@
 //! Each bug switch of the zookeeper model, with the check that must catch it: the check
 //! fires with the switch on and stays quiet with it off, over the same seeds of the
 //! scenario that tells the story.
-mod common;
 
-use common::{describe, fired, load, run};
-use dsim_core::Verdict;
+use dsim_core::{RunReport, Verdict};
+use dsim_scenario::testing::{describe, has_fired, Testbed};
+use dsim_zookeeper::model::LockWatchCfg;
+use dsim_zookeeper::{ZkConfig, ZooKeeper};
+
+const ZK: Testbed<ZkConfig, ZooKeeper> = Testbed::new("zookeeper", ZooKeeper::new);
 
 /// Runs `file` over `seeds` with `set(cfg, on)`; returns (seeds where `check` fired with
 /// the switch on, the runs with it off).
@@ -12,22 +15,20 @@ fn both_ways(
     file: &str,
     seeds: std::ops::RangeInclusive<u64>,
     check: &str,
-    set: fn(&mut dsim_zookeeper::ZkConfig, bool),
-) -> (Vec<u64>, Vec<dsim_core::RunReport>) {
-    let (cfg, world) = load(file);
-    let mut on = cfg.clone();
-    set(&mut on, true);
-    let mut off = cfg;
-    set(&mut off, false);
-    let fired_on: Vec<u64> = seeds
-        .clone()
-        .filter(|s| fired(&run(&on, &world, *s), check))
+    set: fn(&mut ZkConfig, bool),
+) -> (Vec<u64>, Vec<RunReport>) {
+    let s = ZK.scenario(file);
+    let fired_on = ZK
+        .sweep(&s, seeds.clone(), |c| set(c, true))
+        .iter()
+        .filter(|r| has_fired(r, check))
+        .map(|r| r.seed)
         .collect();
-    let runs_off = seeds.map(|s| run(&off, &world, s)).collect();
+    let runs_off = ZK.sweep(&s, seeds, |c| set(c, false));
     (fired_on, runs_off)
 }
 
-fn assert_quiet(runs: &[dsim_core::RunReport]) {
+fn assert_quiet(runs: &[RunReport]) {
     for r in runs {
         assert_eq!(r.verdict, Verdict::Valid, "with the fix: {}", describe(r));
     }
@@ -108,43 +109,30 @@ fn plain_reads_can_be_stale_synced_reads_cannot() {
 /// The herd variant wakes waiters out of turn; the predecessor watch never does.
 #[test]
 fn herd_watch_wakes_waiters_out_of_turn() {
-    use dsim_zookeeper::model::LockWatchCfg;
-    let (cfg, mut world) = load("lock-herd.toml");
+    let scenario = ZK.scenario("lock-herd.toml");
+    let cfg = ZK.config(&scenario);
+    let mut world = scenario.run;
     // lock-herd.toml shows the herd with a `sometimes` mark; arm the always-check here.
     world.checks.always.push("no-herd".into());
     for s in 1..=2 {
-        let herd = run(
-            &ZkConfigExt::with_watch(&cfg, LockWatchCfg::Herd),
-            &world,
-            s,
-        );
+        let herd = ZK.run(with_watch(&cfg, LockWatchCfg::Herd), &world, s);
         assert!(
-            fired(&herd, "no-herd"),
+            has_fired(&herd, "no-herd"),
             "herd run without an out-of-turn wake-up: {}",
             describe(&herd)
         );
         // The predecessor watch never reaches the scenario's `herd-wakeup` mark.
         let mut pred_world = world.clone();
         pred_world.checks.sometimes.retain(|m| m != "herd-wakeup");
-        let pred = run(
-            &ZkConfigExt::with_watch(&cfg, LockWatchCfg::Predecessor),
-            &pred_world,
-            s,
-        );
+        let pred = ZK.run(with_watch(&cfg, LockWatchCfg::Predecessor), &pred_world, s);
         assert_eq!(pred.verdict, Verdict::Valid, "{}", describe(&pred));
     }
 }
 
-struct ZkConfigExt;
-
-impl ZkConfigExt {
-    fn with_watch(
-        cfg: &dsim_zookeeper::ZkConfig,
-        w: dsim_zookeeper::model::LockWatchCfg,
-    ) -> dsim_zookeeper::ZkConfig {
-        dsim_zookeeper::ZkConfig {
-            lock_watch: w,
-            ..cfg.clone()
-        }
+/// `cfg` with the lock recipe's watch set to `w`.
+fn with_watch(cfg: &ZkConfig, w: LockWatchCfg) -> ZkConfig {
+    ZkConfig {
+        lock_watch: w,
+        ..cfg.clone()
     }
 }
