@@ -75,16 +75,7 @@ impl<M: Model> Runner for Bound<M> {
     }
 
     fn info(&self) -> ModelInfo<'static> {
-        let specs = self.model.nodes();
-        let mut roles: Vec<&'static str> = specs.iter().map(|s| s.role).collect();
-        roles.sort();
-        roles.dedup();
-        ModelInfo {
-            node_names: specs.into_iter().map(|s| s.name).collect(),
-            roles,
-            selectors: self.model.selectors(),
-            catalogue: self.model.catalogue(),
-        }
+        ModelInfo::of(&self.model)
     }
 }
 

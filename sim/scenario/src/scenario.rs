@@ -62,6 +62,22 @@ pub struct ModelInfo<'a> {
     pub catalogue: Catalogue,
 }
 
+impl ModelInfo<'static> {
+    /// What `model` offers: its nodes, roles, selectors and checks.
+    pub fn of<M: dsim_core::Model>(model: &M) -> ModelInfo<'static> {
+        let specs = model.nodes();
+        let mut roles: Vec<&'static str> = specs.iter().map(|s| s.role).collect();
+        roles.sort();
+        roles.dedup();
+        ModelInfo {
+            node_names: specs.into_iter().map(|s| s.name).collect(),
+            roles,
+            selectors: model.selectors(),
+            catalogue: model.catalogue(),
+        }
+    }
+}
+
 /// A scenario file, parsed and checked.
 #[derive(Clone, Debug)]
 pub struct Scenario {

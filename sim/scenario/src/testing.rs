@@ -129,7 +129,7 @@ impl<C: DeserializeOwned, M: Model> Testbed<C, M> {
     /// (checks, nodes, roles, selectors) exists in it, as `dsim check` does.
     pub fn bind(&self, s: &Scenario) -> M {
         let model = self.model(self.config(s));
-        s.validate_with(&model_info(&model))
+        s.validate_with(&ModelInfo::of(&model))
             .unwrap_or_else(|e| panic!("{e}"));
         model
     }
@@ -169,20 +169,6 @@ impl<C: DeserializeOwned, M: Model> Testbed<C, M> {
     fn run_model(&self, model: &M, world: &RunConfig, seed: u64) -> RunReport {
         run(model, world, seed, self.options())
             .unwrap_or_else(|e| panic!("seed {seed}: the run could not start: {e}"))
-    }
-}
-
-/// What a scenario is checked against: the model's nodes, roles, selectors and checks.
-pub fn model_info<M: Model>(model: &M) -> ModelInfo<'static> {
-    let specs = model.nodes();
-    let mut roles: Vec<&'static str> = specs.iter().map(|s| s.role).collect();
-    roles.sort();
-    roles.dedup();
-    ModelInfo {
-        node_names: specs.into_iter().map(|s| s.name).collect(),
-        roles,
-        selectors: model.selectors(),
-        catalogue: model.catalogue(),
     }
 }
 
