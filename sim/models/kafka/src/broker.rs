@@ -1491,6 +1491,23 @@ impl Broker {
             .count();
         let leo: u64 = self.replicas.values().map(|r| r.log.log_end_offset()).sum();
         let hw: u64 = self.replicas.values().map(|r| r.high_watermark).sum();
+        // ReplicaManager's MaxLag, seen from the leaders here: the most records any
+        // follower of theirs is behind.
+        let lag_max = self
+            .replicas
+            .values()
+            .filter_map(|r| match &r.role {
+                Role::Leader(l) => {
+                    let leo = r.log.log_end_offset();
+                    l.st.followers
+                        .values()
+                        .map(|f| leo.saturating_sub(f.log_end_offset))
+                        .max()
+                }
+                _ => None,
+            })
+            .max()
+            .unwrap_or(0);
         Observation {
             state: if leaders > 0 { "leader" } else { "follower" },
             fields: vec![
@@ -1499,6 +1516,7 @@ impl Broker {
                 ("log_end_offset", leo as i64),
                 ("high_watermark", hw as i64),
                 ("truncated", self.truncated_records as i64),
+                ("replica_lag_max", lag_max as i64),
             ],
         }
     }

@@ -97,6 +97,8 @@ pub struct Consumer {
     /// The last positions committed successfully.
     committed: BTreeMap<u32, u64>,
     buffer: BTreeMap<u32, VecDeque<(u64, u64)>>,
+    /// Each partition's high watermark, as the last fetch answer told it (for the lag).
+    high_watermarks: BTreeMap<u32, u64>,
     fetching: BTreeSet<u32>,
     /// The polled batch still to process, and the record being processed.
     batch: VecDeque<(u32, u64, u64)>,
@@ -137,6 +139,7 @@ impl Consumer {
             consumed: BTreeMap::new(),
             committed: BTreeMap::new(),
             buffer: BTreeMap::new(),
+            high_watermarks: BTreeMap::new(),
             fetching: BTreeSet::new(),
             batch: VecDeque::new(),
             current: None,
@@ -272,6 +275,7 @@ impl Consumer {
         self.consumed.clear();
         self.committed.clear();
         self.buffer.clear();
+        self.high_watermarks.clear();
         self.fetching.clear();
         self.commit_wanted = false;
     }
@@ -735,6 +739,7 @@ impl Consumer {
                     }
                 }
                 self.fetch_pos.insert(p, pos);
+                self.high_watermarks.insert(p, data.high_watermark);
                 self.fetch(ctx, p);
                 self.maybe_poll(ctx);
             }
@@ -924,7 +929,26 @@ impl Consumer {
                 ("assigned", self.assigned.len() as i64),
                 ("polled", self.polled as i64),
                 ("processed", self.processed as i64),
+                ("consumer_lag", self.lag() as i64),
             ],
         }
+    }
+
+    /// Records behind: for every assigned partition, its high watermark (as last fetched)
+    /// less the position after the last record `poll` returned (Kafka's `records-lag`).
+    fn lag(&self) -> u64 {
+        self.assigned
+            .iter()
+            .map(|p| {
+                let hw = self.high_watermarks.get(p).copied().unwrap_or(0);
+                let position = self
+                    .consumed
+                    .get(p)
+                    .or_else(|| self.fetch_pos.get(p))
+                    .copied()
+                    .unwrap_or(hw);
+                hw.saturating_sub(position)
+            })
+            .sum()
     }
 }
