@@ -238,6 +238,9 @@ pub fn export(a: ExportArgs) -> Result<i32, Failure> {
         RunOptions {
             record: true,
             max_messages: Some(a.max_messages),
+            // Notes, samples and states are capped as for a report: a long run's role
+            // changes are sampled, not kept without bound.
+            max_records: Some(crate::cmd_run::RECORD_CAP),
             ..RunOptions::default()
         },
     );

@@ -181,10 +181,10 @@ pub fn signature(r: &RunReport) -> String {
     names.dedup();
     match r.verdict {
         Verdict::Panic => {
-            let msg = r.panic.as_ref().map(|p| p.message.as_str()).unwrap_or("");
-            let at = msg
-                .rfind("(at ")
-                .map(|i| msg[i + 4..].trim_end_matches(')'))
+            let at = r
+                .panic
+                .as_ref()
+                .and_then(|p| p.location.as_deref())
                 .unwrap_or("unknown location");
             let node_role = r
                 .panic

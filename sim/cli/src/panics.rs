@@ -20,8 +20,18 @@ pub fn install_hook() {
 
 /// The panic's message, with where it happened when the hook saw it.
 pub fn message(payload: &Box<dyn std::any::Any + Send>) -> String {
-    let text = dsim_core::world::panic_message(&**payload);
-    match take_location() {
+    let (text, at) = text_and_location(payload);
+    with_location(text, at.as_deref())
+}
+
+/// The panic's own words, and where it happened when the hook saw it.
+pub fn text_and_location(payload: &Box<dyn std::any::Any + Send>) -> (String, Option<String>) {
+    (dsim_core::world::panic_message(&**payload), take_location())
+}
+
+/// `text (at file:line)`, or the text alone.
+pub fn with_location(text: String, at: Option<&str>) -> String {
+    match at {
         Some(at) => format!("{text} (at {at})"),
         None => text,
     }

@@ -62,14 +62,16 @@ impl<M: Model> Runner for Bound<M> {
                 // The engine caught a model's panic; the hook saw where it happened.
                 if let (Some(p), Some(at)) = (report.panic.as_mut(), crate::panics::take_location())
                 {
-                    p.message = format!("{} (at {at})", p.message);
+                    p.message =
+                        crate::panics::with_location(std::mem::take(&mut p.message), Some(&at));
+                    p.location = Some(at);
                 }
                 report
             }
             Ok(Err(e)) => limit_report(seed, format!("the run could not start: {e}")),
             Err(payload) => {
-                let message = crate::panics::message(&payload);
-                panic_report(seed, message)
+                let (text, at) = crate::panics::text_and_location(&payload);
+                panic_report(seed, text, at)
             }
         }
     }
@@ -90,12 +92,13 @@ fn limit_report(seed: u64, why: String) -> RunReport {
     }
 }
 
-fn panic_report(seed: u64, message: String) -> RunReport {
+fn panic_report(seed: u64, text: String, location: Option<String>) -> RunReport {
     let panic = PanicInfo {
         node: "(end-of-run checks)".into(),
         event: 0,
         at_ns: 0,
-        message,
+        message: crate::panics::with_location(text, location.as_deref()),
+        location,
     };
     RunReport {
         seed,

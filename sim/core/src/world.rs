@@ -225,7 +225,11 @@ pub struct PanicInfo {
     pub node: String,
     pub event: u64,
     pub at_ns: u64,
+    /// What the panic said (the CLI appends " (at file:line)" when it knows where).
     pub message: String,
+    /// Where in the code it happened (`file:line`), when the runner's panic hook saw it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
 }
 
 /// The outcome of one run. (`Default` is an empty report, for runs that never started.)
@@ -681,6 +685,7 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
                         event: index,
                         at_ns: self.now_ns,
                         message: panic_message(&*payload),
+                        location: None,
                     }))
                 }
             }
@@ -1183,6 +1188,7 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
                 event: self.events - 1,
                 at_ns: self.now_ns,
                 message: format!("sent to {to}, which does not exist"),
+                location: None,
             }));
         }
         let size = msg.size_bytes() as u64;
