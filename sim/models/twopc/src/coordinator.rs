@@ -16,6 +16,11 @@
 //!
 //! Transaction ids carry the coordinator's epoch, bumped durably at every start, so a
 //! restarted coordinator never reuses an id.
+//!
+//! A decision record the disk refuses (a full disk) is written again every
+//! [`LOG_RETRY_NS`]: the decision may not be sent before it is on stable storage (BHG
+//! §7.3), and presuming abort instead is not open to 3PC, so the transaction waits, its
+//! participants in doubt, until the disk takes the record.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -26,6 +31,8 @@ use crate::msg::{Msg, Outcome, TxId};
 use crate::{Protocol, Settings, Timer, TpNode, TxCall, TxRet};
 
 pub const LOG_FILE: &str = "decisions";
+/// How long a coordinator waits before writing a refused decision record again.
+pub const LOG_RETRY_NS: u64 = 100_000_000;
 pub const EPOCH_FILE: &str = "epoch";
 /// The fsync token of the epoch bump at start.
 const EPOCH_TOKEN: u64 = 0;
@@ -221,6 +228,16 @@ impl Coordinator {
                     self.decide(ctx, tx, Outcome::Commit);
                 }
             }
+            Timer::LogRetry(tx) => {
+                if let Some(Active {
+                    phase: Phase::Logging(outcome),
+                    ..
+                }) = self.active.get(&tx)
+                {
+                    let outcome = *outcome;
+                    self.log_decision(ctx, tx, outcome);
+                }
+            }
             Timer::Resend(tx) => {
                 if let Some((outcome, owed)) = self.unacked.get(&tx) {
                     for p in owed.clone() {
@@ -387,6 +404,12 @@ impl Coordinator {
         ctx.cancel_timer(Timer::VoteTimeout(tx));
         ctx.cancel_timer(Timer::PreCommitAckTimeout(tx));
         a.phase = Phase::Logging(outcome);
+        self.log_decision(ctx, tx, outcome);
+    }
+
+    /// Writes the decision record; sends the decision once it is durable (or, with the
+    /// bug switch, at once). A refused write is tried again after [`LOG_RETRY_NS`].
+    fn log_decision(&mut self, ctx: &mut Ctx<'_, TpNode>, tx: TxId, outcome: Outcome) {
         let record = match outcome {
             Outcome::Commit => Record::Commit { tx },
             Outcome::Abort => Record::Abort { tx },
@@ -395,7 +418,10 @@ impl Coordinator {
         if !logged {
             ctx.note(
                 "disk-full",
-                format!("{tx}: cannot log the decision to {}", outcome.word()),
+                format!(
+                    "{tx}: cannot log the decision to {}; trying again",
+                    outcome.word()
+                ),
             );
         }
         let t = self.token();
@@ -403,8 +429,10 @@ impl Coordinator {
             if logged {
                 ctx.fsync(t);
                 self.waiting.insert(t, vec![tx]);
+            } else {
+                // Not logged: the decision cannot be sent yet; participants stay in doubt.
+                ctx.set_timer(Timer::LogRetry(tx), LOG_RETRY_NS);
             }
-            // Not logged: the decision cannot be sent; participants stay in doubt.
         } else {
             // The bug: the decision goes out before it is durable.
             self.publish(ctx, tx, outcome);

@@ -263,6 +263,8 @@ pub enum Timer {
     PreCommitAckTimeout(TxId),
     /// Coordinator: resend the decision to participants that have not acknowledged it.
     Resend(TxId),
+    /// Coordinator: the decision record of `tx` could not be written; try again.
+    LogRetry(TxId),
     /// Participant: still in doubt about `tx`.
     InDoubt(TxId),
     /// Participant (3PC): time to decide from the states collected for `tx`.

@@ -568,7 +568,8 @@ impl Participant {
             Timer::NextTx
             | Timer::VoteTimeout(_)
             | Timer::PreCommitAckTimeout(_)
-            | Timer::Resend(_) => {}
+            | Timer::Resend(_)
+            | Timer::LogRetry(_) => {}
         }
     }
 

@@ -366,3 +366,26 @@ fn every_scenario_loads_and_binds() {
         assert!(s.expect.is_some(), "{file} has no [expect]");
     }
 }
+
+/// A coordinator whose disk refuses the decision record writes it again until the disk
+/// takes it (BHG §7.3: no decision is sent before it is on stable storage): the
+/// transactions caught by two seconds of a full disk are decided once it clears, and no
+/// participant is left in doubt. (Before the retry they stayed blocked for good.)
+#[test]
+fn a_refused_decision_record_is_written_again_once_the_disk_clears() {
+    let base = TWOPC.scenario("2pc-coordinator-restarts.toml");
+    let faults = "[[faults]]\nat = \"5s\"\nkind = \"disk\"\ndisk = \"full\"\n\
+                  target = \"node(coordinator)\"\nduration = \"2s\"\n\n";
+    let text = base.source.replace(
+        "[[faults]]\nat = \"5s\"\nkind = \"crash\"\ntarget = \"node(coordinator)\"\nduration = \"3s\"\n\n",
+        faults,
+    );
+    assert_ne!(
+        text, base.source,
+        "the scenario's crash fault is where this test expects"
+    );
+    let text = text.replace(", \"coordinator-recovered\"", "");
+    let s = Scenario::parse("disk-full.toml", &text).expect("parses");
+    let runs = TWOPC.sweep(&s, 1..=10, |_| {});
+    assert!(all_valid(&runs), "{}", explain(&runs));
+}
