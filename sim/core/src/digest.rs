@@ -40,6 +40,13 @@ impl Digest {
         v.hash(self);
     }
 
+    /// The digest of one value: what the models' on-disk records use as their checksum.
+    pub fn of<T: Hash + ?Sized>(v: &T) -> u64 {
+        let mut d = Digest::default();
+        d.value(v);
+        d.get()
+    }
+
     /// The digest so far.
     pub fn get(&self) -> u64 {
         let mut x = self.state;

@@ -31,7 +31,7 @@ pub fn encode(v: &Versioned) -> Vec<u8> {
     out.extend_from_slice(&v.tag.session.to_le_bytes());
     out.push(v.value.is_some() as u8);
     out.extend_from_slice(&v.value.unwrap_or(0).to_le_bytes());
-    let sum = checksum(&out);
+    let sum = Digest::of(&out);
     out.extend_from_slice(&sum.to_le_bytes());
     out
 }
@@ -42,7 +42,7 @@ pub fn decode(bytes: &[u8]) -> Option<Versioned> {
         return None;
     }
     let (body, sum) = bytes.split_at(RECORD_BYTES - 8);
-    if checksum(body).to_le_bytes() != sum {
+    if Digest::of(body).to_le_bytes() != sum {
         return None;
     }
     let counter = u64::from_le_bytes(body[0..8].try_into().ok()?);
@@ -61,12 +61,6 @@ pub fn decode(bytes: &[u8]) -> Option<Versioned> {
         },
         value,
     })
-}
-
-fn checksum(bytes: &[u8]) -> u64 {
-    let mut d = Digest::default();
-    d.value(bytes);
-    d.get()
 }
 
 pub fn file_name(key: u32) -> String {

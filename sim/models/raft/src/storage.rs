@@ -14,12 +14,6 @@ use dsim_core::{Disk, DiskError, NodeId};
 
 use crate::log::{Command, Entry, Index, Log, Payload, Term};
 
-fn checksum(bytes: &[u8]) -> u64 {
-    let mut d = Digest::default();
-    d.value(bytes);
-    d.get()
-}
-
 fn u64_at(b: &[u8], at: usize) -> Option<u64> {
     Some(u64::from_le_bytes(b.get(at..at + 8)?.try_into().ok()?))
 }
@@ -56,13 +50,13 @@ pub fn encode_hard_state(h: &HardState) -> Vec<u8> {
     let mut out = Vec::with_capacity(20);
     out.extend_from_slice(&h.term.to_le_bytes());
     out.extend_from_slice(&h.voted_for.map_or(u32::MAX, |n| n.0).to_le_bytes());
-    let sum = checksum(&out);
+    let sum = Digest::of(&out);
     out.extend_from_slice(&sum.to_le_bytes());
     out
 }
 
 pub fn decode_hard_state(b: &[u8]) -> Option<HardState> {
-    if b.len() != 20 || checksum(&b[..12]) != u64_at(b, 12)? {
+    if b.len() != 20 || Digest::of(&b[..12]) != u64_at(b, 12)? {
         return None;
     }
     let v = u32_at(b, 8)?;
@@ -101,7 +95,7 @@ pub fn encode_entry<C: Command>(index: Index, e: &Entry<C>) -> Vec<u8> {
     out.push(kind);
     out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
     out.extend_from_slice(&payload);
-    let sum = checksum(&out);
+    let sum = Digest::of(&out);
     out.extend_from_slice(&sum.to_le_bytes());
     out
 }
@@ -114,7 +108,7 @@ pub fn decode_entry<C: Command>(b: &[u8]) -> Option<(Index, Entry<C>, usize)> {
     let len = u32_at(b, 17)? as usize;
     let end = 21 + len;
     let sum = u64_at(b, end)?;
-    if checksum(&b[..end]) != sum {
+    if Digest::of(&b[..end]) != sum {
         return None;
     }
     let payload = match kind {
@@ -163,7 +157,7 @@ pub fn encode_snapshot(s: &Snapshot) -> Vec<u8> {
     out.extend_from_slice(&s.digest.to_le_bytes());
     out.extend_from_slice(&(s.data.len() as u64).to_le_bytes());
     out.extend_from_slice(&s.data);
-    let sum = checksum(&out);
+    let sum = Digest::of(&out);
     out.extend_from_slice(&sum.to_le_bytes());
     out
 }
@@ -171,7 +165,7 @@ pub fn encode_snapshot(s: &Snapshot) -> Vec<u8> {
 pub fn decode_snapshot(b: &[u8]) -> Option<Snapshot> {
     let len = u64_at(b, 24)? as usize;
     let end = 32usize.checked_add(len)?;
-    if b.len() != end + 8 || checksum(&b[..end]) != u64_at(b, end)? {
+    if b.len() != end + 8 || Digest::of(&b[..end]) != u64_at(b, end)? {
         return None;
     }
     Some(Snapshot {

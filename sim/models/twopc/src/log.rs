@@ -47,7 +47,7 @@ pub fn encode(r: Record) -> [u8; RECORD_BYTES] {
     out[0] = kind;
     out[1..9].copy_from_slice(&tx.to_u64().to_le_bytes());
     out[9..13].copy_from_slice(&key.to_le_bytes());
-    let sum = checksum(&out[..13]);
+    let sum = Digest::of(&out[..13]);
     out[13..].copy_from_slice(&sum.to_le_bytes());
     out
 }
@@ -56,7 +56,7 @@ pub fn decode(bytes: &[u8]) -> Option<Record> {
     if bytes.len() != RECORD_BYTES {
         return None;
     }
-    if checksum(&bytes[..13]).to_le_bytes() != bytes[13..] {
+    if Digest::of(&bytes[..13]).to_le_bytes() != bytes[13..] {
         return None;
     }
     let tx = TxId::from_u64(u64::from_le_bytes(bytes[1..9].try_into().ok()?));
@@ -68,12 +68,6 @@ pub fn decode(bytes: &[u8]) -> Option<Record> {
         4 => Some(Record::Abort { tx }),
         _ => None,
     }
-}
-
-fn checksum(bytes: &[u8]) -> u64 {
-    let mut d = Digest::default();
-    d.value(bytes);
-    d.get()
 }
 
 /// The valid records of a log, in order, and the byte length they cover.

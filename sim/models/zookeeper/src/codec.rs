@@ -6,9 +6,7 @@ use dsim_core::digest::Digest;
 
 /// The checksum of a record body.
 pub fn checksum(bytes: &[u8]) -> u64 {
-    let mut d = Digest::default();
-    d.value(bytes);
-    d.get()
+    Digest::of(bytes)
 }
 
 /// Appends fields to a byte buffer.
