@@ -798,10 +798,28 @@ impl<C: Command> RaftServer<C> {
 
     /// The highest value a quorum has reached (each server's value from `of`).
     fn quorum_value(&self, of: impl Fn(NodeId) -> Option<u64>) -> Option<u64> {
+        // The value a majority has reached: the (n/2)-th largest. Called on every append
+        // reply, so configurations of up to 16 voters are ranked on the stack.
         let side = |set: &[NodeId]| -> Option<u64> {
-            let mut v: Vec<u64> = set.iter().map(|n| of(*n).unwrap_or(0)).collect();
-            v.sort_unstable_by(|a, b| b.cmp(a));
-            v.get(set.len() / 2).copied()
+            let rank = |v: &mut [u64]| -> Option<u64> {
+                if v.is_empty() {
+                    return None;
+                }
+                let mid = v.len() / 2;
+                let (_, m, _) = v.select_nth_unstable_by(mid, |a, b| b.cmp(a));
+                Some(*m)
+            };
+            let mut stack = [0u64; 16];
+            if set.len() <= stack.len() {
+                let v = &mut stack[..set.len()];
+                for (slot, n) in v.iter_mut().zip(set) {
+                    *slot = of(*n).unwrap_or(0);
+                }
+                rank(v)
+            } else {
+                let mut v: Vec<u64> = set.iter().map(|n| of(*n).unwrap_or(0)).collect();
+                rank(&mut v)
+            }
         };
         let a = side(&self.config)?;
         match &self.config_new {

@@ -263,7 +263,7 @@ impl Coordinator {
             seq: self.next_seq,
         };
         let op = ctx.invoke(TxCall { tx });
-        for p in self.s.participants.clone() {
+        for &p in &self.s.participants {
             let key = ctx.rng().gen_range(0..self.s.keys);
             ctx.send(p, Msg::Prepare { tx, key });
         }
@@ -303,7 +303,7 @@ impl Coordinator {
                     Protocol::TwoPhase => self.decide(ctx, tx, Outcome::Commit),
                     Protocol::ThreePhase => {
                         a.phase = Phase::PreCommitting(BTreeSet::new());
-                        for p in self.s.participants.clone() {
+                        for &p in &self.s.participants {
                             ctx.send(p, Msg::PreCommit { tx });
                         }
                         ctx.set_timer(
@@ -446,7 +446,7 @@ impl Coordinator {
             return;
         };
         self.decided.insert(tx, outcome);
-        for p in self.s.participants.clone() {
+        for &p in &self.s.participants {
             ctx.send(p, Msg::Decision { tx, outcome });
         }
         self.unacked
