@@ -46,9 +46,7 @@ impl Topology {
         let mut rack_of = Vec::with_capacity(nodes);
         let mut zone_of = Vec::with_capacity(nodes);
         for (i, asked) in racks_asked.iter().enumerate() {
-            let r = asked
-                .filter(|r| *r < racks_n)
-                .unwrap_or(i as u32 % racks_n);
+            let r = asked.filter(|r| *r < racks_n).unwrap_or(i as u32 % racks_n);
             let v = graph.add_node(Vertex::Node(NodeId(i as u32)));
             graph.add_edge(v, racks[r as usize], ());
             rack_of.push(r);
