@@ -14,15 +14,15 @@
 //! - `acked-writes-durable` (eventually): at the end, every acknowledged write is on the
 //!   disks of at least W replicas.
 
-use dsim_checkers::history_checks::first_anomaly;
+use dsim_checkers::history_checks::{self, RegisterCall};
 use dsim_checkers::{
-    new_old_inversions, stale_reads, Anomaly, Operation, RegOpKind, RegisterInput, RegisterOp,
-    RegisterOutput,
+    new_old_inversions, stale_reads, Anomaly, RegisterInput, RegisterOp, RegisterOutput,
 };
 use dsim_core::units::format_ns;
-use std::collections::BTreeMap;
 
-use dsim_core::{Catalogue, CheckInfo, CheckResult, History, Invariant, NodeId, Outcome, View};
+use dsim_core::{
+    Catalogue, CheckInfo, CheckResult, History, HistoryEntry, Invariant, NodeId, View,
+};
 
 use crate::msg::Tag;
 use crate::replica::durable_state;
@@ -190,7 +190,9 @@ pub fn history(
     budget: u64,
 ) -> CheckResult {
     match name {
-        "linearizable" => linearizable(model, history, budget),
+        "linearizable" => {
+            history_checks::linearizable(history, |op| Some(register_call(model, op)), budget)
+        }
         "stale-read" => anomalies(model, history, view, stale_reads, "stale read"),
         "new-old-inversion" => anomalies(
             model,
@@ -205,53 +207,26 @@ pub fn history(
     }
 }
 
-/// The history as the linearizability checker sees it.
+/// A quorum call as a register call on its key: a write is a write, a read a read.
 ///
 /// Clients are numbered as they are named (`client-2` is client 2), so the checker's
-/// words match the report's.
-pub fn to_operations(
-    model: &Quorum,
-    history: &History<QCall, QRet>,
-) -> Vec<(u32, Operation<RegisterInput, RegisterOutput>)> {
-    let mut out = Vec::with_capacity(history.len());
-    for op in &history.ops {
-        let key = op.call.key();
-        let (input, output) = match (&op.call, op.outcome, &op.ret) {
-            (QCall::Write { value, .. }, Some(Outcome::Ok), _) => {
-                (RegisterInput::Write(*value), Some(RegisterOutput::Written))
-            }
-            // Unknown outcome: pending if some replica applied it, else it never happened.
-            (QCall::Write { value, .. }, None | Some(Outcome::Info), _) if op.applied => {
-                (RegisterInput::Write(*value), None)
-            }
-            (QCall::Read { .. }, Some(Outcome::Ok), Some(QRet::Read { value, .. })) => {
-                (RegisterInput::Read, Some(RegisterOutput::Read(*value)))
-            }
-            // Failed ops, unapplied writes and unanswered reads have no effect.
-            _ => continue,
-        };
-        let return_ns = if output.is_some() {
-            op.complete_ns
-        } else {
-            None
-        };
-        out.push((
-            key,
-            Operation {
-                id: op.id.0,
-                client: model.client_number(op.client),
-                call_ns: op.invoke_ns,
-                return_ns,
-                input,
-                output,
-            },
-        ));
+/// words match the report's. What the outcomes and `applied` make of it is the same for
+/// every model (`dsim_checkers::history_checks`): a timed-out write that no replica
+/// applied is dropped, one that some replica applied stays pending.
+pub fn register_call(model: &Quorum, op: &HistoryEntry<QCall, QRet>) -> RegisterCall<u32> {
+    let input = match op.call {
+        QCall::Write { value, .. } => RegisterInput::Write(value),
+        QCall::Read { .. } => RegisterInput::Read,
+    };
+    RegisterCall {
+        key: op.call.key(),
+        client: model.client_number(op.client),
+        input,
+        answer: op.ret.as_ref().map(|r| match r {
+            QRet::Written { .. } => RegisterOutput::Written,
+            QRet::Read { value, .. } => RegisterOutput::Read(*value),
+        }),
     }
-    out
-}
-
-fn linearizable(model: &Quorum, history: &History<QCall, QRet>, budget: u64) -> CheckResult {
-    dsim_checkers::history_checks::linearizable(history, &to_operations(model, history), budget)
 }
 
 fn anomalies(
@@ -261,39 +236,11 @@ fn anomalies(
     find: fn(&[RegisterOp]) -> Vec<Anomaly>,
     what: &str,
 ) -> CheckResult {
-    // One pass over the history, grouping each key's ops.
-    let mut by_key: BTreeMap<u32, Vec<RegisterOp>> = BTreeMap::new();
-    for o in &history.ops {
-        let kind = match (&o.call, &o.ret) {
-            (QCall::Write { value, .. }, _) if o.is_ok() || o.applied => RegOpKind::Write {
-                value: *value,
-                ok: o.is_ok(),
-            },
-            (QCall::Read { .. }, Some(QRet::Read { value, .. })) if o.is_ok() => {
-                RegOpKind::Read { value: *value }
-            }
-            _ => continue,
-        };
-        by_key.entry(o.call.key()).or_default().push(RegisterOp {
-            id: o.id.0,
-            client: model.client_number(o.client),
-            call_ns: o.invoke_ns,
-            return_ns: o.complete_ns,
-            kind,
-        });
-    }
-    let Some(f) = first_anomaly(history, &by_key, find) else {
-        return CheckResult::Valid;
-    };
-    let names: Vec<&str> = f.nodes.iter().map(|n| view.name(*n)).collect();
-    CheckResult::Invalid {
-        detail: format!(
-            "{} {what}(s); the first, on key {} (clients {}): {}",
-            f.count,
-            f.key,
-            names.join(", "),
-            f.anomaly.detail
-        ),
-        nodes: f.nodes,
-    }
+    history_checks::anomalies(
+        history,
+        view,
+        |op| Some(register_call(model, op)),
+        find,
+        |f, clients| f.counted(what, clients),
+    )
 }

@@ -16,11 +16,11 @@
 //! server that does not lead) and `leader-with(NODE)` (the leader and NODE, e.g. a client,
 //! so that a partition keeps that client on the old leader's side).
 
-use std::collections::BTreeMap;
-
-use dsim_checkers::history_checks::first_anomaly;
-use dsim_checkers::{stale_reads, Operation, RegOpKind, RegisterInput, RegisterOp, RegisterOutput};
-use dsim_core::{Catalogue, CheckInfo, CheckResult, History, Invariant, NodeId, Outcome, View};
+use dsim_checkers::history_checks::{self, RegisterCall};
+use dsim_checkers::{stale_reads, RegisterInput, RegisterOutput};
+use dsim_core::{
+    Catalogue, CheckInfo, CheckResult, History, HistoryEntry, Invariant, NodeId, View,
+};
 
 use crate::invariants::{
     current_leader, ElectionSafety, LeaderCompleteness, LogMatching, NoDisruptiveElection,
@@ -162,119 +162,41 @@ pub fn history(
     budget: u64,
 ) -> CheckResult {
     match name {
-        "linearizable" => linearizable(model, history, budget),
-        "stale-read" => stale(model, view, history),
+        "linearizable" => {
+            history_checks::linearizable(history, |op| Some(register_call(model, op)), budget)
+        }
+        "stale-read" => history_checks::anomalies(
+            history,
+            view,
+            |op| Some(register_call(model, op)),
+            stale_reads,
+            |f, clients| f.counted("stale read", clients),
+        ),
         _ => CheckResult::Unknown {
             detail: format!("the raft model has no history check `{name}`"),
         },
     }
 }
 
-/// The KV history as the linearizability checker sees it: ok ops with their results;
-/// a timed-out put or compare-and-set stays pending if some server applied it, and is
-/// dropped if none did; failed ops and unanswered gets have no effect.
-pub fn to_operations(
-    model: &RaftModel,
-    history: &History<KvOp, KvResult>,
-) -> Vec<(u32, Operation<RegisterInput, RegisterOutput>)> {
-    let mut out = Vec::with_capacity(history.len());
-    for op in &history.ops {
-        let ok = op.outcome == Some(Outcome::Ok);
-        let (input, output) = match (op.call, ok, op.ret) {
-            (KvOp::Put { value, .. }, true, _) => {
-                (RegisterInput::Write(value), Some(RegisterOutput::Written))
-            }
-            (KvOp::Put { value, .. }, false, _)
-                if op.applied && op.outcome != Some(Outcome::Fail) =>
-            {
-                (RegisterInput::Write(value), None)
-            }
-            (KvOp::Cas { from, to, .. }, true, Some(KvResult::Cas(b))) => (
-                RegisterInput::Cas { from, to },
-                Some(RegisterOutput::Cas(b)),
-            ),
-            (KvOp::Cas { from, to, .. }, false, _)
-                if op.applied && op.outcome != Some(Outcome::Fail) =>
-            {
-                (RegisterInput::Cas { from, to }, None)
-            }
-            (KvOp::Get { .. }, true, Some(KvResult::Read(v))) => {
-                (RegisterInput::Read, Some(RegisterOutput::Read(v)))
-            }
-            _ => continue,
-        };
-        let return_ns = if output.is_some() {
-            op.complete_ns
-        } else {
-            None
-        };
-        out.push((
-            op.call.key(),
-            Operation {
-                id: op.id.0,
-                client: model.client_number(op.client),
-                call_ns: op.invoke_ns,
-                return_ns,
-                input,
-                output,
-            },
-        ));
-    }
-    out
-}
-
-fn linearizable(model: &RaftModel, history: &History<KvOp, KvResult>, budget: u64) -> CheckResult {
-    dsim_checkers::history_checks::linearizable(history, &to_operations(model, history), budget)
-}
-
-/// Stale reads over puts and gets (a compare-and-set that succeeded counts as a write of
-/// its new value).
-fn stale(
-    model: &RaftModel,
-    view: &View<'_, RaftNode>,
-    history: &History<KvOp, KvResult>,
-) -> CheckResult {
-    let mut by_key: BTreeMap<u32, Vec<RegisterOp>> = BTreeMap::new();
-    for o in &history.ops {
-        let kind = match (o.call, o.ret) {
-            (KvOp::Put { value, .. }, _) if o.is_ok() || o.applied => RegOpKind::Write {
-                value,
-                ok: o.is_ok(),
-            },
-            (KvOp::Cas { to, .. }, Some(KvResult::Cas(true))) if o.is_ok() => RegOpKind::Write {
-                value: to,
-                ok: true,
-            },
-            // A compare-and-set some server applied, whose answer the client never got.
-            (KvOp::Cas { to, .. }, None) if o.applied => RegOpKind::Write {
-                value: to,
-                ok: false,
-            },
-            (KvOp::Get { .. }, Some(KvResult::Read(value))) if o.is_ok() => {
-                RegOpKind::Read { value }
-            }
-            _ => continue,
-        };
-        by_key.entry(o.call.key()).or_default().push(RegisterOp {
-            id: o.id.0,
-            client: model.client_number(o.client),
-            call_ns: o.invoke_ns,
-            return_ns: o.complete_ns,
-            kind,
-        });
-    }
-    let Some(f) = first_anomaly(history, &by_key, stale_reads) else {
-        return CheckResult::Valid;
+/// A KV call as a register call on its key: a put is a write, a compare-and-set is one,
+/// a get is a read. What the outcomes and `applied` make of it is the same for every model
+/// (`dsim_checkers::history_checks`): a timed-out put or compare-and-set stays pending if
+/// some server applied it and is dropped if none did; a compare-and-set that succeeded
+/// counts as a write of its new value for the anomaly finders.
+pub fn register_call(model: &RaftModel, op: &HistoryEntry<KvOp, KvResult>) -> RegisterCall<u32> {
+    let input = match op.call {
+        KvOp::Put { value, .. } => RegisterInput::Write(value),
+        KvOp::Cas { from, to, .. } => RegisterInput::Cas { from, to },
+        KvOp::Get { .. } => RegisterInput::Read,
     };
-    let names: Vec<&str> = f.nodes.iter().map(|n| view.name(*n)).collect();
-    CheckResult::Invalid {
-        detail: format!(
-            "{} stale read(s); the first, on key {} (clients {}): {}",
-            f.count,
-            f.key,
-            names.join(", "),
-            f.anomaly.detail
-        ),
-        nodes: f.nodes,
+    RegisterCall {
+        key: op.call.key(),
+        client: model.client_number(op.client),
+        input,
+        answer: op.ret.map(|r| match r {
+            KvResult::Written => RegisterOutput::Written,
+            KvResult::Read(v) => RegisterOutput::Read(v),
+            KvResult::Cas(b) => RegisterOutput::Cas(b),
+        }),
     }
 }

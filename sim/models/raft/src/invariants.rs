@@ -18,7 +18,7 @@
 //! watermark of what it has checked, reset when the node crashes or its log loses entries
 //! (`log_epoch`). Log comparison uses the log's prefix digests (`log.rs`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use dsim_core::{Invariant, Node, NodeId, View};
 
@@ -195,42 +195,109 @@ impl<N: Node + RaftObserved> Invariant<N> for LogMatching {
 
 /// Leader Completeness (Figure 3, §5.4): a server's commit index, seen in its term T,
 /// marks a committed prefix; every leader of a term above T must hold that prefix.
+///
+/// Incremental: every change to the committed prefix recorded for a term gets a stamp,
+/// and per node the check remembers what it has verified of its log: as of which stamp,
+/// for the terms below which term, in which log epoch. Within one log epoch a server's log
+/// only grows at its end (truncation, compaction and snapshots bump the epoch; a crash
+/// forgets the mark), so what held then still holds: an event at a leader re-checks only
+/// the terms whose prefix changed since and the terms newly below its own, in term order,
+/// and so fires exactly where a full re-scan would, with the same words.
 #[derive(Default)]
 pub struct LeaderCompleteness {
     /// Per observing term: the highest committed index seen, its prefix digest, who saw it.
-    committed: BTreeMap<Term, (Index, u64, NodeId)>,
+    committed: BTreeMap<Term, Committed>,
+    /// The latest change of each term's entry in `committed`, by stamp (one per term).
+    changes: BTreeMap<u64, Term>,
+    /// The stamp of the latest change.
+    stamp: u64,
     commits: Vec<Index>,
+    verified: Vec<Option<Verified>>,
+}
+
+#[derive(Clone, Copy)]
+struct Committed {
+    index: Index,
+    digest: u64,
+    who: NodeId,
+    stamp: u64,
+}
+
+/// A node's log holds, in log epoch `epoch`, every committed prefix recorded for a term
+/// below `below` as of stamp `stamp`.
+#[derive(Clone, Copy)]
+struct Verified {
+    epoch: u64,
+    below: Term,
+    stamp: u64,
 }
 
 impl<N: Node + RaftObserved> Invariant<N> for LeaderCompleteness {
     fn after_event(&mut self, view: &View<'_, N>, node: NodeId) -> Option<(String, Vec<NodeId>)> {
         if self.commits.len() <= node.index() {
             self.commits.resize(node.index() + 1, 0);
+            self.verified.resize(node.index() + 1, None);
         }
         let Some(s) = state(view, node) else {
             self.commits[node.index()] = 0;
+            self.verified[node.index()] = None;
             return None;
         };
         let c = s.commit_index();
         if c > self.commits[node.index()] {
             self.commits[node.index()] = c;
             if let Some(d) = s.digest_at(c) {
-                let e = self.committed.entry(s.term()).or_insert((0, 0, node));
-                if c > e.0 {
-                    *e = (c, d, node);
+                let term = s.term();
+                if self.committed.get(&term).is_none_or(|e| c > e.index) {
+                    self.stamp += 1;
+                    let e = Committed {
+                        index: c,
+                        digest: d,
+                        who: node,
+                        stamp: self.stamp,
+                    };
+                    if let Some(old) = self.committed.insert(term, e) {
+                        self.changes.remove(&old.stamp);
+                    }
+                    self.changes.insert(self.stamp, term);
                 }
             }
         }
         if s.role() != Role::Leader {
             return None;
         }
-        for (t, (i, d, who)) in self.committed.range(..s.term()) {
-            if *i <= s.base_index() {
+        let (term, epoch) = (s.term(), s.log_epoch());
+        let v = match self.verified[node.index()] {
+            Some(v) if v.epoch == epoch => v,
+            _ => Verified {
+                epoch,
+                below: 0,
+                stamp: 0,
+            },
+        };
+        // The terms below `v.below` hold unless their entry changed; those from `v.below`
+        // up to this term were never checked against this log.
+        let below = v.below.min(term);
+        let mut todo: BTreeSet<Term> = self
+            .changes
+            .range(v.stamp + 1..)
+            .map(|(_, t)| *t)
+            .filter(|t| *t < below)
+            .collect();
+        todo.extend(self.committed.range(below..term).map(|(t, _)| *t));
+        for t in todo {
+            let Committed {
+                index: i,
+                digest: d,
+                who,
+                ..
+            } = self.committed[&t];
+            if i <= s.base_index() {
                 continue;
             }
-            if s.digest_at(*i) != Some(*d) {
+            if s.digest_at(i) != Some(d) {
                 let held = s
-                    .term_at(*i)
+                    .term_at(i)
                     .map_or("no entry".to_string(), |t| format!("an entry of term {t}"));
                 return Some((
                     format!(
@@ -239,12 +306,17 @@ impl<N: Node + RaftObserved> Invariant<N> for LeaderCompleteness {
                          missing from a later leader's log (Leader Completeness, Raft Figure 3)",
                         view.name(node),
                         s.term(),
-                        view.name(*who)
+                        view.name(who)
                     ),
-                    vec![node, *who],
+                    vec![node, who],
                 ));
             }
         }
+        self.verified[node.index()] = Some(Verified {
+            epoch,
+            below: term,
+            stamp: self.stamp,
+        });
         None
     }
 }

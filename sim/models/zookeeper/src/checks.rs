@@ -35,11 +35,11 @@
 
 use std::collections::BTreeMap;
 
-use dsim_checkers::history_checks::first_anomaly;
-use dsim_checkers::{stale_reads, Operation, RegOpKind, RegisterInput, RegisterOp, RegisterOutput};
+use dsim_checkers::history_checks::{self, FirstAnomaly, RegisterCall};
+use dsim_checkers::{stale_reads, RegisterInput, RegisterOutput};
 use dsim_core::units::format_ns;
 use dsim_core::{
-    Catalogue, CheckInfo, CheckResult, History, Invariant, NodeId, OpId, Outcome, View,
+    Catalogue, CheckInfo, CheckResult, History, HistoryEntry, Invariant, NodeId, OpId, View,
 };
 
 use crate::model::{ZkCall, ZkNode, ZkRet, ZooKeeper};
@@ -237,6 +237,7 @@ struct Track {
     /// Zxid of entry `checked - 1` (to notice a rewritten prefix).
     tip: Option<Zxid>,
     last: Zxid,
+    /// How many of the server's proposals `integrity` has recorded (0 for other checks).
     proposed_seen: usize,
 }
 
@@ -245,6 +246,7 @@ struct Ledger {
     check: LedgerCheck,
     /// zxid -> (fingerprint, first server to commit it).
     committed: BTreeMap<Zxid, (u64, NodeId)>,
+    /// zxid -> fingerprint of every proposal seen; kept by `integrity` only.
     proposed: BTreeMap<Zxid, u64>,
     per: Vec<Track>,
 }
@@ -269,22 +271,24 @@ impl Invariant<ZkNode> for Ledger {
             self.per.resize(node.index() + 1, Track::default());
         }
         let t = &mut self.per[node.index()];
-        // Proposals of the current leader.
-        if t.incarnation != s.incarnation || t.proposed_seen > s.proposed.len() {
-            t.proposed_seen = 0;
-        }
-        for (z, h) in &s.proposed[t.proposed_seen..] {
-            match self.proposed.get(z) {
-                Some(h2) if h2 != h && self.check == LedgerCheck::Integrity => {
-                    return Some((format!("two different transactions were proposed with zxid {z} (the second by {})", view.name(node)), vec![node]));
-                }
-                Some(_) => {}
-                None => {
-                    self.proposed.insert(*z, *h);
+        // Proposals of the current leader: only `integrity` reads them, so only it keeps them.
+        if self.check == LedgerCheck::Integrity {
+            if t.incarnation != s.incarnation || t.proposed_seen > s.proposed.len() {
+                t.proposed_seen = 0;
+            }
+            for (z, h) in &s.proposed[t.proposed_seen..] {
+                match self.proposed.get(z) {
+                    Some(h2) if h2 != h => {
+                        return Some((format!("two different transactions were proposed with zxid {z} (the second by {})", view.name(node)), vec![node]));
+                    }
+                    Some(_) => {}
+                    None => {
+                        self.proposed.insert(*z, *h);
+                    }
                 }
             }
+            t.proposed_seen = s.proposed.len();
         }
-        t.proposed_seen = s.proposed.len();
         let log = s.committed_entries();
         let rewritten =
             t.checked > 0 && (t.checked > log.len() || Some(log[t.checked - 1].zxid) != t.tip);
@@ -534,55 +538,37 @@ pub fn history(
     }
 }
 
-fn to_operations(
-    model: &ZooKeeper,
-    history: &History<ZkCall, ZkRet>,
-    all_reads: bool,
-) -> Vec<(u32, Operation<RegisterInput, RegisterOutput>)> {
-    let mut out = Vec::new();
-    for op in &history.ops {
-        let (input, output) = match (&op.call, op.outcome, &op.ret) {
-            (ZkCall::Write { value, .. }, Some(Outcome::Ok), _) => {
-                (RegisterInput::Write(*value), Some(RegisterOutput::Written))
-            }
-            (ZkCall::Write { value, .. }, None | Some(Outcome::Info), _) if op.applied => {
-                (RegisterInput::Write(*value), None)
-            }
-            (ZkCall::Read { synced, .. }, Some(Outcome::Ok), Some(ZkRet::Read { value }))
-                if *synced || all_reads =>
-            {
-                (RegisterInput::Read, Some(RegisterOutput::Read(*value)))
-            }
-            _ => continue,
-        };
-        let return_ns = if output.is_some() {
-            op.complete_ns
-        } else {
-            None
-        };
-        out.push((
-            op.call.key(),
-            Operation {
-                id: op.id.0,
-                client: model.client_number(op.client),
-                call_ns: op.invoke_ns,
-                return_ns,
-                input,
-                output,
-            },
-        ));
+/// A client call as a register call on `/k<key>`: setData is a write, getData a read
+/// (synced or not: `linearizable` leaves plain reads out itself). What the outcomes and
+/// `applied` make of it is the same for every model (`dsim_checkers::history_checks`).
+fn register_call(model: &ZooKeeper, op: &HistoryEntry<ZkCall, ZkRet>) -> RegisterCall<u32> {
+    let input = match op.call {
+        ZkCall::Write { value, .. } => RegisterInput::Write(value),
+        ZkCall::Read { .. } => RegisterInput::Read,
+    };
+    RegisterCall {
+        key: op.call.key(),
+        client: model.client_number(op.client),
+        input,
+        answer: op.ret.as_ref().map(|r| match r {
+            ZkRet::Written { .. } => RegisterOutput::Written,
+            ZkRet::Read { value } => RegisterOutput::Read(*value),
+        }),
     }
-    out
 }
 
+/// Writes and synced reads (ZooKeeper's promise), or with `all_reads` plain reads too.
 fn linearizable(
     model: &ZooKeeper,
     history: &History<ZkCall, ZkRet>,
     budget: u64,
     all_reads: bool,
 ) -> CheckResult {
-    let ops = to_operations(model, history, all_reads);
-    dsim_checkers::history_checks::linearizable(history, &ops, budget)
+    let call = |op: &HistoryEntry<ZkCall, ZkRet>| match op.call {
+        ZkCall::Read { synced: false, .. } if !all_reads => None,
+        _ => Some(register_call(model, op)),
+    };
+    history_checks::linearizable(history, call, budget)
 }
 
 fn stale(
@@ -590,43 +576,24 @@ fn stale(
     view: &View<'_, ZkNode>,
     history: &History<ZkCall, ZkRet>,
 ) -> CheckResult {
-    let mut by_key: BTreeMap<u32, Vec<RegisterOp>> = BTreeMap::new();
-    for o in &history.ops {
-        let kind = match (&o.call, &o.ret) {
-            (ZkCall::Write { value, .. }, _) if o.is_ok() || o.applied => RegOpKind::Write {
-                value: *value,
-                ok: o.is_ok(),
-            },
-            (ZkCall::Read { .. }, Some(ZkRet::Read { value })) if o.is_ok() => {
-                RegOpKind::Read { value: *value }
-            }
-            _ => continue,
-        };
-        by_key.entry(o.call.key()).or_default().push(RegisterOp {
-            id: o.id.0,
-            client: model.client_number(o.client),
-            call_ns: o.invoke_ns,
-            return_ns: o.complete_ns,
-            kind,
-        });
-    }
-    let Some(f) = first_anomaly(history, &by_key, stale_reads) else {
-        return CheckResult::Valid;
-    };
-    let (key, nodes, first) = (f.key, f.nodes, f.anomaly);
-    let synced = history
-        .get(OpId(first.ops[0]))
-        .is_some_and(|o| matches!(o.call, ZkCall::Read { synced: true, .. }));
-    let names: Vec<&str> = nodes.iter().map(|n| view.name(*n)).collect();
-    CheckResult::Invalid {
-        detail: format!(
-            "{} stale read(s); the first, on /k{key} (clients {}), was {}: {}. ZooKeeper serves reads from the server a client is connected to, \
+    let word = |f: &FirstAnomaly<u32>, clients: &str| {
+        let synced = history
+            .get(OpId(f.anomaly.ops[0]))
+            .is_some_and(|o| matches!(o.call, ZkCall::Read { synced: true, .. }));
+        format!(
+            "{} stale read(s); the first, on /k{} (clients {clients}), was {}: {}. ZooKeeper serves reads from the server a client is connected to, \
              which may not have applied the latest commits yet; call sync() first to read the latest",
             f.count,
-            names.join(", "),
+            f.key,
             if synced { "made after sync" } else { "a plain read without sync" },
-            first.detail
-        ),
-        nodes,
-    }
+            f.anomaly.detail
+        )
+    };
+    history_checks::anomalies(
+        history,
+        view,
+        |op| Some(register_call(model, op)),
+        stale_reads,
+        word,
+    )
 }
