@@ -139,6 +139,7 @@ pub fn linearizable<C, R, K: Ord + Clone + Debug>(
         Verdict::NotLinearizable(ref e) => CheckResult::Invalid {
             detail: e.to_string(),
             nodes: history.clients_of(verdict.named_ops()),
+            ops: verdict.named_ops(),
         },
         Verdict::Unknown { steps } => CheckResult::Unknown {
             detail: Verdict::gave_up(steps),
@@ -209,6 +210,7 @@ pub fn anomalies<C, R, K: Ord + Copy, N: Node>(
     CheckResult::Invalid {
         detail: word(&f, &names.join(", ")),
         nodes: f.nodes,
+        ops: f.anomaly.ops,
     }
 }
 

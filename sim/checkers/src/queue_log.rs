@@ -92,6 +92,16 @@ impl LogAnalysis {
     }
 
     /// The first example of `name`, in words.
+    /// The history operations of the first example of `name` (the checker's own final
+    /// read left out: it is not an operation of the history).
+    pub fn first_ops(&self, name: &str) -> Vec<u64> {
+        self.examples
+            .iter()
+            .find(|e| e.name == name)
+            .map(|e| e.ops.iter().copied().filter(|o| *o != FINAL_READ).collect())
+            .unwrap_or_default()
+    }
+
     pub fn explain(&self, name: &str) -> Option<String> {
         let n = self.count(name);
         let e = self.examples.iter().find(|e| e.name == name)?;

@@ -16,6 +16,9 @@ pub struct ViolationJson {
     pub event: Option<u64>,
     pub nodes: Vec<String>,
     pub detail: String,
+    /// The history operations a history check names as its evidence.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ops: Vec<u64>,
 }
 
 #[derive(Serialize)]
@@ -68,6 +71,7 @@ pub fn violations_json(report: &RunReport) -> Vec<ViolationJson> {
                 })
                 .collect(),
             detail: v.detail.clone(),
+            ops: v.ops.clone(),
         })
         .collect()
 }

@@ -35,6 +35,10 @@ pub struct Violation {
     pub nodes: Vec<NodeId>,
     /// Plain words: what went wrong, with the operations or messages involved.
     pub detail: String,
+    /// The history operations the words name (a history check's evidence; empty for an
+    /// invariant, which fires at an event): what a report zooms into.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ops: Vec<u64>,
 }
 
 /// An invariant checked after every event that touched a node. Implementations keep
@@ -53,6 +57,8 @@ pub enum CheckResult {
     Invalid {
         detail: String,
         nodes: Vec<NodeId>,
+        /// The operations that show it (ids of the history), if the check names any.
+        ops: Vec<u64>,
     },
     /// The checker ran out of budget before it could decide.
     Unknown {

@@ -907,6 +907,7 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
                     event: Some(index),
                     nodes,
                     detail,
+                    ops: Vec::new(),
                 });
             }
         }
@@ -1994,6 +1995,7 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
                             event: None,
                             nodes,
                             detail,
+                            ops: Vec::new(),
                         });
                     }
                 }
@@ -2006,6 +2008,7 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
                             event: None,
                             nodes: Vec::new(),
                             detail: format!("the run never reached `{name}`: the scenario did not show what it claims to"),
+                            ops: Vec::new(),
                         });
                     }
                 }
@@ -2018,14 +2021,17 @@ impl<'m, 'o, M: Model> World<'m, 'o, M> {
                 for (name, result) in checks.history.iter().zip(results) {
                     match result {
                         CheckResult::Valid => {}
-                        CheckResult::Invalid { detail, nodes } => self.violations.push(Violation {
-                            invariant: name.clone(),
-                            class: CheckClass::Safety,
-                            at_ns: self.now_ns,
-                            event: None,
-                            nodes,
-                            detail,
-                        }),
+                        CheckResult::Invalid { detail, nodes, ops } => {
+                            self.violations.push(Violation {
+                                invariant: name.clone(),
+                                class: CheckClass::Safety,
+                                at_ns: self.now_ns,
+                                event: None,
+                                nodes,
+                                detail,
+                                ops,
+                            })
+                        }
                         CheckResult::Unknown { detail } => {
                             unknown.push(format!("{name}: {detail}"))
                         }

@@ -68,6 +68,9 @@ pub struct ViolationData {
     pub event: Option<u64>,
     pub nodes: Vec<String>,
     pub detail: String,
+    /// The history operations the check names (what the report zooms into).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ops: Vec<u64>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -186,6 +189,7 @@ impl RunData {
                         .filter_map(|n| names.get(n.index()).cloned())
                         .collect(),
                     detail: v.detail.clone(),
+                    ops: v.ops.clone(),
                 })
                 .collect(),
             unknown: r.unknown.clone(),

@@ -1,6 +1,7 @@
 //! The window of virtual time a report zooms into: around the first violation. A history
-//! checker (stale read, linearizability) names operations in its words ("op 17"); the
-//! window spans the tightest set of named, completed operations any violation gives. An
+//! checker (stale read, linearizability) names the operations that show the violation
+//! (`Violation::ops`); the window spans the tightest set of them, completed, that any
+//! violation gives. An
 //! `always` invariant fires at an event; the window ends just after it. Without either,
 //! the report zooms into the first stretch of the run that holds a readable number of
 //! messages (around the first fault, if there is one).
@@ -20,26 +21,6 @@ pub struct Focus {
     pub invariant: String,
     /// Where the window is centred when it must be narrowed.
     pub center: u64,
-}
-
-/// Operation ids a violation's words name ("op 17").
-pub fn named_ops(text: &str) -> Vec<u64> {
-    let mut out = Vec::new();
-    let mut rest = text;
-    while let Some(at) = rest.find("op ") {
-        let tail = &rest[at + 3..];
-        let digits: String = tail.chars().take_while(|c| c.is_ascii_digit()).collect();
-        let word_start = at == 0 || !rest[..at].ends_with(|c: char| c.is_alphanumeric());
-        if word_start && !digits.is_empty() {
-            if let Ok(n) = digits.parse() {
-                out.push(n);
-            }
-        }
-        rest = &tail[digits.len()..];
-    }
-    out.sort();
-    out.dedup();
-    out
 }
 
 /// The window around the first violation, if the run had one that can be placed in time.
@@ -63,7 +44,9 @@ pub fn violation_focus(d: &RunData) -> Option<Focus> {
         .violations
         .iter()
         .filter_map(|v| {
-            let ops = named_ops(&v.detail);
+            let mut ops = v.ops.clone();
+            ops.sort_unstable();
+            ops.dedup();
             span(&ops).map(|s| (s, ops, v.invariant.clone()))
         })
         .min_by_key(|((t0, t1, _), _, _)| t1 - t0);
@@ -153,14 +136,6 @@ mod tests {
     use super::*;
     use crate::data::{MessageData, OpData, ViolationData};
 
-    #[test]
-    fn finds_named_ops() {
-        assert_eq!(
-            named_ops("read op 17 by client 3 after write op 9; op 17 again; shop 5"),
-            vec![9, 17]
-        );
-    }
-
     fn op(id: u64, invoke_ns: u64, complete_ns: u64) -> OpData {
         OpData {
             id,
@@ -189,6 +164,7 @@ mod tests {
                 event: None,
                 nodes: vec![],
                 detail: "read op 2 returned what op 1 overwrote".into(),
+                ops: vec![2, 1, 2],
             }],
             ..Default::default()
         };

@@ -239,6 +239,7 @@ mod tests {
                 event: None,
                 nodes: Vec::new(),
                 detail: format!("{c} broke"),
+                ops: Vec::new(),
             })
             .collect();
         RunReport {

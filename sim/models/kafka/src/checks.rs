@@ -637,6 +637,7 @@ fn anomaly_result(model: &Kafka, a: &LogAnalysis, name: &str) -> CheckResult {
             "{detail} ({} acknowledged sends, {} values read; keys are partitions)",
             a.acked, a.seen
         ),
+        ops: a.first_ops(name),
         nodes: model.s.producers.clone(),
     }
 }
@@ -663,6 +664,9 @@ fn at_least_once(
     let mut polled: BTreeMap<u64, (NodeId, u64)> = BTreeMap::new();
     // value -> (consumer, start) of a processing that never completed.
     let mut cut: BTreeMap<u64, (NodeId, u64)> = BTreeMap::new();
+    // value -> the operation that shows what happened to it (the cut processing, or the
+    // first poll that returned it).
+    let mut evidence: BTreeMap<u64, u64> = BTreeMap::new();
     for e in &history.ops {
         match (&e.call, &e.ret) {
             (Call::Process { value, .. }, _) if e.is_ok() => {
@@ -670,10 +674,12 @@ fn at_least_once(
             }
             (Call::Process { value, .. }, _) => {
                 cut.entry(*value).or_insert((e.client, e.invoke_ns));
+                evidence.insert(*value, e.id.0);
             }
             (Call::Poll, Some(Ret::Polled { records })) => {
                 for (_, _, v) in records {
                     polled.entry(*v).or_insert((e.client, e.invoke_ns));
+                    evidence.entry(*v).or_insert(e.id.0);
                 }
             }
             _ => {}
@@ -732,12 +738,20 @@ fn at_least_once(
             examples.join("; ")
         ),
         nodes: nodes.into_iter().collect(),
+        ops: missing
+            .iter()
+            .take(4)
+            .filter_map(|(_, _, v)| evidence.get(v).copied())
+            .collect(),
     }
 }
 
 /// No value was processed (to completion) twice.
 fn no_duplicate_processing(view: &View<'_, KNode>, history: &History<Call, Ret>) -> CheckResult {
     let mut first: BTreeMap<u64, (NodeId, u64)> = BTreeMap::new();
+    // value -> the operation that processed it first; the pairs of the examples.
+    let mut first_op: BTreeMap<u64, u64> = BTreeMap::new();
+    let mut ops: Vec<u64> = Vec::new();
     // (partition, offset, value, first processing, second processing)
     type Seen = (NodeId, u64);
     let mut dups: Vec<(u32, u64, u64, Seen, Seen)> = Vec::new();
@@ -758,11 +772,14 @@ fn no_duplicate_processing(view: &View<'_, KNode>, history: &History<Call, Ret>)
         match first.get(value) {
             None => {
                 first.insert(*value, now);
+                first_op.insert(*value, e.id.0);
             }
             Some(earlier) => {
                 count += 1;
                 if dups.len() < 4 {
                     dups.push((*partition, *offset, *value, *earlier, now));
+                    ops.extend(first_op.get(value).copied());
+                    ops.push(e.id.0);
                 }
             }
         }
@@ -791,5 +808,6 @@ fn no_duplicate_processing(view: &View<'_, KNode>, history: &History<Call, Ret>)
             examples.join("; ")
         ),
         nodes: nodes.into_iter().collect(),
+        ops,
     }
 }

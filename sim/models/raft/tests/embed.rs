@@ -295,6 +295,7 @@ impl Model for Counter {
             CheckResult::Invalid {
                 detail: format!("totals not increasing: {totals:?}"),
                 nodes: Vec::new(),
+                ops: Vec::new(),
             }
         }
     }

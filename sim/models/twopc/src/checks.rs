@@ -224,6 +224,7 @@ fn outcomes_agree(
     history: &History<TxCall, TxRet>,
 ) -> CheckResult {
     let mut bad = Vec::new();
+    let mut ops: Vec<u64> = Vec::new();
     let mut nodes = Vec::new();
     for op in &history.ops {
         let (Some(OpOutcome::Ok), Some(TxRet { outcome })) = (op.outcome, &op.ret) else {
@@ -236,6 +237,7 @@ fn outcomes_agree(
             if let Some(o) = p.decided.get(&op.call.tx) {
                 if o != outcome {
                     if bad.len() < 8 {
+                        ops.push(op.id.0);
                         bad.push(format!(
                             "op {}: the coordinator reported {} {}, {} has it {}",
                             op.id.0,
@@ -256,9 +258,11 @@ fn outcomes_agree(
         CheckResult::Valid
     } else {
         nodes.sort();
+        ops.dedup();
         CheckResult::Invalid {
             detail: bad.join("; "),
             nodes,
+            ops,
         }
     }
 }
