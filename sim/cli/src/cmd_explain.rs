@@ -59,8 +59,14 @@ pub fn explain(path: &Path) -> Result<i32, Failure> {
         }
     );
     println!(
-        "  topology: {} rack(s) in {} zone(s), placed round-robin",
-        run.topology.racks, run.topology.zones
+        "  topology: {} rack(s) in {} zone(s), {}",
+        run.topology.racks,
+        run.topology.zones,
+        if info.names_racks {
+            "the nodes the model places (e.g. broker.rack) in their racks, the others round-robin"
+        } else {
+            "placed round-robin"
+        }
     );
     let settings: Vec<String> = s
         .model_table()
@@ -78,11 +84,13 @@ pub fn explain(path: &Path) -> Result<i32, Failure> {
         n.duplicate,
         n.reorder
     );
-    println!(
-        "disk: fsync {}; a crash keeps {} data",
-        latency(&run.disk.fsync_latency),
-        kebab(&run.disk.crash)
-    );
+    let crash = match run.disk.crash {
+        dsim_core::config::CrashMode::Process => {
+            "a crash kills the process only, every write survives".to_string()
+        }
+        other => format!("a crash keeps {} data", kebab(&other)),
+    };
+    println!("disk: fsync {}; {crash}", latency(&run.disk.fsync_latency));
     println!(
         "\nphases: faults for {}, then every fault is lifted and the system has {} to heal",
         run.phases.fault_phase, run.phases.heal_phase

@@ -60,6 +60,8 @@ pub struct ModelInfo<'a> {
     pub selectors: &'a [&'static str],
     /// Check names per kind.
     pub catalogue: Catalogue,
+    /// Whether the model puts some of its nodes in racks itself (`NodeSpec::rack`).
+    pub names_racks: bool,
 }
 
 impl ModelInfo<'static> {
@@ -70,6 +72,7 @@ impl ModelInfo<'static> {
         roles.sort();
         roles.dedup();
         ModelInfo {
+            names_racks: specs.iter().any(|s| s.rack.is_some()),
             node_names: specs.into_iter().map(|s| s.name).collect(),
             roles,
             selectors: model.selectors(),

@@ -165,6 +165,7 @@ static SELECTORS: [&str; 1] = ["leader"];
 
 fn info() -> ModelInfo<'static> {
     ModelInfo {
+        names_racks: false,
         node_names: vec![
             "replica-1".into(),
             "replica-2".into(),

@@ -57,6 +57,7 @@ fn exercise(src: &str) {
             let _ = s.model_config::<Cfg>().map_err(|e| e.to_string());
             let _ = s.model_config::<toml::Table>().map_err(|e| e.to_string());
             let info = ModelInfo {
+                names_racks: false,
                 node_names: vec!["replica-1".into(), "client-1".into()],
                 roles: vec!["client", "replica"],
                 selectors: &SELECTORS,
