@@ -10,6 +10,7 @@ pub mod clock;
 pub mod config;
 pub mod digest;
 pub mod disk;
+pub mod embed;
 pub mod fault;
 pub mod harness;
 pub mod history;
@@ -27,6 +28,7 @@ pub mod world;
 
 pub use check::{Catalogue, CheckClass, CheckInfo, CheckResult, Invariant, Violation};
 pub use disk::{Disk, DiskError};
+pub use embed::{Embed, Env};
 pub use history::{History, HistoryEntry, OpId, Outcome};
 pub use id::{NodeId, NodeSpec};
 pub use model::{ConfigError, Model};

@@ -1,10 +1,10 @@
-//! A recording `RaftEnv` for step-by-step tests (shared by protocol.rs and membership.rs).
+//! A recording `RaftEnv` (dsim-core's `Env` with Raft's messages and timers) for
+//! step-by-step tests (shared by protocol.rs and membership.rs).
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
 
-use dsim_core::{Disk, NodeId, SimRng};
-use dsim_raft::env::RaftEnv;
+use dsim_core::{Disk, Env as CoreEnv, NodeId, OpId, SimRng};
 use dsim_raft::log::Command;
 use dsim_raft::msg::{RaftMsg, RaftTimer};
 use dsim_raft::server::RaftServer;
@@ -70,7 +70,7 @@ impl Env {
     }
 }
 
-impl RaftEnv<Cmd> for Env {
+impl CoreEnv<RaftMsg<Cmd>, RaftTimer> for Env {
     fn id(&self) -> NodeId {
         self.id
     }
@@ -93,4 +93,6 @@ impl RaftEnv<Cmd> for Env {
     }
     fn note(&mut self, _: &'static str, _: String) {}
     fn metric(&mut self, _: &'static str, _: i64) {}
+    fn reached(&mut self, _: &'static str) {}
+    fn applied(&mut self, _: OpId) {}
 }

@@ -20,7 +20,7 @@ pub mod storage;
 
 use std::collections::BTreeMap;
 
-use dsim_core::{IoDone, NodeId, Observation, Rng};
+use dsim_core::{IoDone, NodeId, Observation, OpId, Rng};
 
 use crate::env::{ZkEnv, ZK_TOKEN_BIT};
 use crate::msg::{PeerMsg, ZkMsg};
@@ -583,8 +583,8 @@ impl ZkServer {
         result: ZkResult,
         triggers: Vec<Trigger>,
     ) {
-        if txn.is_effective() {
-            env.applied(txn.tag);
+        if txn.is_effective() && txn.tag != 0 {
+            env.applied(OpId(txn.tag - 1));
         }
         self.since_snapshot += 1;
         self.clients_on_commit(env, *zxid, txn, result, triggers);
