@@ -161,6 +161,19 @@ impl Consumer {
         self.member = format!("consumer-{:02}-{}", self.index + 1, ctx.now());
     }
 
+    /// A refused JoinGroup or SyncGroup: find the coordinator again, rejoin under a new
+    /// member id if the coordinator forgot this one, else rejoin.
+    fn on_group_error(&mut self, ctx: &mut Ctx<'_, KNode>, e: KError) {
+        match e {
+            KError::NotCoordinator => self.coordinator_lost(ctx),
+            KError::UnknownMemberId => {
+                self.new_member_id(ctx);
+                self.join(ctx);
+            }
+            _ => self.join(ctx),
+        }
+    }
+
     pub fn on_start(&mut self, ctx: &mut Ctx<'_, KNode>) {
         let s = self.s.clone();
         let c = &s.cfg;
@@ -462,12 +475,7 @@ impl Consumer {
                 }
                 match result {
                     Ok(joined) => self.on_joined(ctx, joined),
-                    Err(KError::NotCoordinator) => self.coordinator_lost(ctx),
-                    Err(KError::UnknownMemberId) => {
-                        self.new_member_id(ctx);
-                        self.join(ctx);
-                    }
-                    Err(_) => self.join(ctx),
+                    Err(e) => self.on_group_error(ctx, e),
                 }
             }
             Msg::SyncGroupReply { generation, result } => {
@@ -479,12 +487,7 @@ impl Consumer {
                 }
                 match result {
                     Ok(partitions) => self.on_assigned(ctx, partitions),
-                    Err(KError::NotCoordinator) => self.coordinator_lost(ctx),
-                    Err(KError::UnknownMemberId) => {
-                        self.new_member_id(ctx);
-                        self.join(ctx);
-                    }
-                    Err(_) => self.join(ctx),
+                    Err(e) => self.on_group_error(ctx, e),
                 }
             }
             Msg::HeartbeatReply { generation, error } => {

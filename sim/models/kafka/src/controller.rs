@@ -25,7 +25,7 @@ use dsim_raft::msg::{RaftMsg, RaftTimer};
 use dsim_raft::server::{RaftConfig, RaftServer};
 
 use crate::isr::BrokerId;
-use crate::metadata::{Election, Metadata, MetadataRecord};
+use crate::metadata::{Election, LeaderChange, Metadata, MetadataRecord};
 use crate::msg::Msg;
 use crate::{KNode, Settings, Timer};
 
@@ -266,38 +266,8 @@ impl Controller {
             if let Ok(changes) = &result {
                 for (p, c) in changes {
                     changed.insert(*p);
-                    if let Some(c) = c {
-                        if leader && c.election == Some(Election::Unclean) {
-                            ctx.note(
-                                "unclean-election",
-                                format!(
-                                    "topic-{}: broker-{} elected from outside the ISR (epoch {})",
-                                    c.partition,
-                                    c.leader.unwrap_or(0),
-                                    c.leader_epoch
-                                ),
-                            );
-                            ctx.reached("unclean-leader-election");
-                        }
-                        if leader && c.election == Some(Election::LastKnownLeader) {
-                            ctx.note(
-                                "last-known-leader-election",
-                                format!(
-                                    "topic-{}: ISR and ELR empty, broker-{} elected as the last known leader (epoch {}); Kafka counts it as unclean",
-                                    c.partition,
-                                    c.leader.unwrap_or(0),
-                                    c.leader_epoch
-                                ),
-                            );
-                            ctx.reached("unclean-leader-election");
-                        }
-                        if leader && c.leader.is_none() {
-                            ctx.note(
-                                "partition-offline",
-                                format!("topic-{}: no eligible leader", c.partition),
-                            );
-                            ctx.reached("partition-offline");
-                        }
+                    if let Some(c) = c.as_ref().filter(|_| leader) {
+                        announce(ctx, c);
                     }
                 }
             }
@@ -347,5 +317,41 @@ impl Controller {
         for &b in &self.s.brokers {
             ctx.send(b, msg.clone());
         }
+    }
+}
+
+/// What an active controller's leader change means for a reader of the run: an unclean
+/// election (KIP-106) or a last-known-leader one (KIP-966, which Kafka counts as unclean),
+/// or a partition left without an eligible leader. Notes and marks; both controller modes
+/// call it.
+pub(crate) fn announce(ctx: &mut Ctx<'_, KNode>, c: &LeaderChange) {
+    let elected = |how: &str| {
+        format!(
+            "topic-{}: broker-{} elected {how} (epoch {})",
+            c.partition,
+            c.leader.unwrap_or(0),
+            c.leader_epoch
+        )
+    };
+    match (c.leader, c.election) {
+        (None, _) => {
+            ctx.note(
+                "partition-offline",
+                format!("topic-{}: no eligible leader", c.partition),
+            );
+            ctx.reached("partition-offline");
+        }
+        (Some(_), Some(Election::Unclean)) => {
+            ctx.note("unclean-election", elected("from outside the ISR"));
+            ctx.reached("unclean-leader-election");
+        }
+        (Some(_), Some(Election::LastKnownLeader)) => {
+            ctx.note(
+                "last-known-leader-election",
+                elected("as the last known leader, with the ISR and the ELR empty; Kafka counts it as unclean"),
+            );
+            ctx.reached("unclean-leader-election");
+        }
+        _ => {}
     }
 }

@@ -52,7 +52,7 @@ use dsim_zookeeper::{HostEnv, ZkEvent, ZkMsg, ZkSession, ZkTimer};
 
 use crate::broker::Broker;
 use crate::isr::BrokerId;
-use crate::metadata::{AlterError, Election, Metadata, MetadataRecord, PartitionState};
+use crate::metadata::{AlterError, Metadata, MetadataRecord, PartitionState};
 use crate::msg::Msg;
 use crate::{KNode, Settings, Timer};
 
@@ -729,26 +729,8 @@ impl ZkBroker {
             self.newly_registered.insert(broker);
         }
         changes.extend(image.elect_offline_partitions());
-        for (_, c) in &changes {
-            let Some(c) = c else { continue };
-            if c.leader.is_none() {
-                ctx.note(
-                    "partition-offline",
-                    format!("topic-{}: no eligible leader", c.partition),
-                );
-                ctx.reached("partition-offline");
-            } else if c.election == Some(Election::Unclean) {
-                ctx.note(
-                    "unclean-election",
-                    format!(
-                        "topic-{}: broker-{} elected from outside the ISR (epoch {})",
-                        c.partition,
-                        c.leader.unwrap_or(0),
-                        c.leader_epoch
-                    ),
-                );
-                ctx.reached("unclean-leader-election");
-            }
+        for c in changes.iter().filter_map(|(_, c)| c.as_ref()) {
+            crate::controller::announce(ctx, c);
         }
         // Write what changed, each guarded by the version it was read at.
         self.image.clear();

@@ -424,9 +424,9 @@ impl Coordinator {
                 ),
             );
         }
-        let t = self.token();
         if self.s.log_decision_before_send {
             if logged {
+                let t = self.token();
                 ctx.fsync(t);
                 self.waiting.insert(t, vec![tx]);
             } else {
@@ -434,6 +434,7 @@ impl Coordinator {
                 ctx.set_timer(Timer::LogRetry(tx), LOG_RETRY_NS);
             }
         } else {
+            let t = self.token();
             // The bug: the decision goes out before it is durable.
             self.publish(ctx, tx, outcome);
             ctx.fsync(t);
