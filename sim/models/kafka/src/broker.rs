@@ -486,13 +486,9 @@ impl Broker {
         }
         if self.s.cfg.truncate_to_high_watermark {
             // Before KIP-101: the follower trusts only its own high watermark.
-            if r.high_watermark < r.log.log_end_offset() {
-                let (end, dropped) = r.truncate(ctx.disk(), r.high_watermark);
-                self.truncated_records += dropped;
-                ctx.note(
-                    "truncate",
-                    format!("topic-{p}: to its high watermark {end} (dropped {dropped} record(s))"),
-                );
+            let hw = r.high_watermark;
+            if hw < r.log.log_end_offset() {
+                self.truncate_follower(ctx, p, hw, "its high watermark", "");
             }
             return self.fetch(ctx, p);
         }
@@ -1048,6 +1044,27 @@ impl Broker {
         }
     }
 
+    /// Cuts a follower's log at `to` (whole batches, as Kafka does), counts and notes it:
+    /// "topic-P: to {what} END{after} (dropped N record(s))".
+    fn truncate_follower(
+        &mut self,
+        ctx: &mut Ctx<'_, KNode>,
+        p: u32,
+        to: u64,
+        what: &str,
+        after: &str,
+    ) {
+        let Some(r) = self.replicas.get_mut(&p) else {
+            return;
+        };
+        let (end, dropped) = r.truncate(ctx.disk(), to);
+        self.truncated_records += dropped;
+        ctx.note(
+            "truncate",
+            format!("topic-{p}: to {what} {end}{after} (dropped {dropped} record(s))"),
+        );
+    }
+
     /// Asks the leader for its log bounds (before KIP-101, after OFFSET_OUT_OF_RANGE); a
     /// lost answer is asked again.
     fn list_offsets(&mut self, ctx: &mut Ctx<'_, KNode>, p: u32) {
@@ -1106,11 +1123,12 @@ impl Broker {
                     r.role = Role::Idle;
                     return;
                 }
-                let (end, dropped) = r.truncate(ctx.disk(), b.log_end_offset);
-                self.truncated_records += dropped;
-                ctx.note(
-                    "truncate",
-                    format!("topic-{p}: to the leader's log end {end} after OFFSET_OUT_OF_RANGE (dropped {dropped} record(s))"),
+                self.truncate_follower(
+                    ctx,
+                    p,
+                    b.log_end_offset,
+                    "the leader's log end",
+                    " after OFFSET_OUT_OF_RANGE",
                 );
                 self.fetch(ctx, p);
             }
@@ -1167,14 +1185,8 @@ impl Broker {
             Truncation::ToThenAsk { offset, epoch } => (offset, Some(epoch)),
         };
         if to < leo {
-            let (end, dropped) = r.truncate(ctx.disk(), to);
-            self.truncated_records += dropped;
-            ctx.note(
-                "truncate",
-                format!(
-                    "topic-{p}: to offset {end} after asking where epoch {requested_epoch} ends (dropped {dropped} record(s))"
-                ),
-            );
+            let after = format!(" after asking where epoch {requested_epoch} ends");
+            self.truncate_follower(ctx, p, to, "offset", &after);
         }
         match ask_again {
             Some(epoch) => self.ask_epoch_end(ctx, p, epoch),
