@@ -39,7 +39,6 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use dsim_core::history::Outcome;
-use dsim_core::Rng;
 use dsim_core::{Ctx, NodeId, Observation, OpId};
 
 use crate::msg::{JoinedGroup, KError, LeaderInfo, Msg};
@@ -211,13 +210,8 @@ impl Consumer {
         );
     }
 
-    fn random_broker(&self, ctx: &mut Ctx<'_, KNode>) -> NodeId {
-        let n = self.s.brokers.len() as u64;
-        self.s.brokers[ctx.rng().gen_range(0..n) as usize]
-    }
-
     fn request_metadata(&mut self, ctx: &mut Ctx<'_, KNode>) {
-        let b = self.random_broker(ctx);
+        let b = self.s.random_broker(ctx.rng());
         ctx.send(b, Msg::MetadataRequest);
     }
 
@@ -240,7 +234,7 @@ impl Consumer {
             _ => Phase::Finding,
         };
         self.coordinator = None;
-        let b = self.random_broker(ctx);
+        let b = self.s.random_broker(ctx.rng());
         ctx.send(b, Msg::FindCoordinator);
         let t = self.s.cfg.request_timeout.0.min(2_000_000_000);
         self.arm_group_retry(ctx, t);

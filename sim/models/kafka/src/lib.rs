@@ -86,6 +86,15 @@ impl Settings {
         self.brokers[(b - 1) as usize]
     }
 
+    /// A broker drawn from `rng`: where a client sends a request any broker can answer
+    /// (Metadata, FindCoordinator), as Kafka's clients pick the least loaded node.
+    pub fn random_broker(&self, rng: &mut dsim_core::SimRng) -> NodeId {
+        use dsim_core::Rng;
+        // Drawn as u64, not usize: the same draw on every platform.
+        let n = self.brokers.len() as u64;
+        self.brokers[rng.gen_range(0..n) as usize]
+    }
+
     /// The internal `__consumer_offsets` partition, when there is a consumer group: it is
     /// partition `cfg.partitions`, after the user partitions `0..cfg.partitions`, placed and
     /// replicated like them (so the controller, elections and replication handle it

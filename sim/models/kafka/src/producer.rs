@@ -134,13 +134,8 @@ impl Producer {
         }
     }
 
-    fn random_broker(&self, ctx: &mut Ctx<'_, KNode>) -> NodeId {
-        let n = self.s.brokers.len() as u64;
-        self.s.brokers[ctx.rng().gen_range(0..n) as usize]
-    }
-
     fn request_metadata(&mut self, ctx: &mut Ctx<'_, KNode>) {
-        let b = self.random_broker(ctx);
+        let b = self.s.random_broker(ctx.rng());
         ctx.send(b, Msg::MetadataRequest);
         if self.s.cfg.idempotence && self.producer_id.is_none() {
             ctx.send(b, Msg::InitProducerId);
