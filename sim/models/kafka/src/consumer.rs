@@ -160,6 +160,19 @@ impl Consumer {
         self.member = format!("consumer-{:02}-{}", self.index + 1, ctx.now());
     }
 
+    /// The group took the partitions away (expelled, or a commit refused after a
+    /// rebalance): forget the positions, take a new member id if the old one is unknown,
+    /// and rejoin without committing.
+    fn lose_partitions(&mut self, ctx: &mut Ctx<'_, KNode>, e: KError) {
+        if e == KError::UnknownMemberId {
+            self.new_member_id(ctx);
+        }
+        self.consumed.clear();
+        self.committed.clear();
+        self.rejoin_needed = true;
+        self.maybe_rejoin(ctx);
+    }
+
     /// A refused JoinGroup or SyncGroup: find the coordinator again, rejoin under a new
     /// member id if the coordinator forgot this one, else rejoin.
     fn on_group_error(&mut self, ctx: &mut Ctx<'_, KNode>, e: KError) {
@@ -507,13 +520,7 @@ impl Consumer {
                             "member-expelled",
                             format!("{}: {} — rejoins", self.member, e.name()),
                         );
-                        if e == KError::UnknownMemberId {
-                            self.new_member_id(ctx);
-                        }
-                        self.consumed.clear();
-                        self.committed.clear();
-                        self.rejoin_needed = true;
-                        self.maybe_rejoin(ctx);
+                        self.lose_partitions(ctx, e);
                     }
                 }
             }
@@ -894,13 +901,7 @@ impl Consumer {
         match e {
             KError::RebalanceInProgress | KError::IllegalGeneration | KError::UnknownMemberId => {
                 // CommitFailedException: the partitions went to someone else; rejoin.
-                if e == KError::UnknownMemberId {
-                    self.new_member_id(ctx);
-                }
-                self.consumed.clear();
-                self.committed.clear();
-                self.rejoin_needed = true;
-                self.maybe_rejoin(ctx);
+                self.lose_partitions(ctx, e);
             }
             _ => {
                 // Retriable (coordinator moved, timeout): a synchronous commit retries.
