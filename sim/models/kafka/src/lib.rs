@@ -87,7 +87,8 @@ impl Settings {
     }
 
     /// A broker drawn from `rng`: where a client sends a request any broker can answer
-    /// (Metadata, FindCoordinator), as Kafka's clients pick the least loaded node.
+    /// (Metadata, FindCoordinator). Kafka's clients pick the least loaded node (fewest
+    /// requests in flight); a random one is the simplification.
     pub fn random_broker(&self, rng: &mut dsim_core::SimRng) -> NodeId {
         use dsim_core::Rng;
         // Drawn as u64, not usize: the same draw on every platform.
